@@ -1,0 +1,302 @@
+"""The console's domain: applications, who may use them, their libraries and the image rows.
+
+Every image Tuku sends to a backend is first a row here; the row is the link between the user's
+original (kept in our storage) and the backend's `cont_sign`. Writes go through `services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from console.fields import EncryptedTextField
+
+TAG_MIN, TAG_MAX = 1, 65535
+BRIEF_MAX_BYTES = 256
+DEFAULT_CAPACITY = 500_000
+
+
+class Service(models.TextChoices):
+    SAME_HQ = "same_hq", _("Same image")
+    SIMILAR = "similar", _("Similar image")
+    PRODUCT = "product", _("Product")
+    PICTUREBOOK = "picturebook", _("Picture book")
+    MATERIEL = "materiel", _("Fabric / material")
+
+
+class Application(models.Model):
+    class Backend(models.TextChoices):
+        BUILTIN = "builtin", _("Built-in engine")
+        BAIDU = "baidu", _("Baidu AI Cloud")
+
+    class AuthMode(models.TextChoices):
+        TOKEN = "token", _("Access token")
+        SIGN = "sign", _("Request signing")
+
+    name = models.CharField(_("name"), max_length=100)
+    backend = models.CharField(_("backend"), max_length=16, choices=Backend.choices)
+    # Empty for built-in applications: they follow settings.ENGINE_URL wherever it moves.
+    base_url = models.URLField(_("base URL"), max_length=255, blank=True)
+    app_id = models.CharField(_("AppID"), max_length=32)
+    api_key = models.CharField(_("API Key"), max_length=64)
+    secret_key = EncryptedTextField(_("Secret Key"))
+    services = models.JSONField(_("enabled services"), default=list)
+    # 2 = free tier, 10 = paid tier, any other positive number = custom, 0 = unlimited.
+    qps = models.PositiveIntegerField(_("QPS limit"), default=10)
+    auth_mode = models.CharField(max_length=8, choices=AuthMode.choices, default=AuthMode.TOKEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(backend__in=["builtin", "baidu"]), name="application_backend_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(auth_mode__in=["token", "sign"]), name="application_auth_mode_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def endpoint(self) -> str:
+        return settings.ENGINE_URL if self.backend == self.Backend.BUILTIN else self.base_url
+
+    @property
+    def qps_tier(self) -> str:
+        return {0: "unlimited", 2: "free", 10: "paid"}.get(self.qps, "custom")
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", _("Viewer")
+    EDITOR = "editor", _("Editor")
+    OWNER = "owner", _("Owner")
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=8, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "application"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=["viewer", "editor", "owner"]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.application}"
+
+
+class Library(models.Model):
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="libraries"
+    )
+    service = models.CharField(_("service"), max_length=16, choices=Service.choices)
+    capacity = models.PositiveIntegerField(_("capacity"), default=DEFAULT_CAPACITY)
+    # "Likely in library" verdict of the duplicate check (console spec §3.10).
+    match_threshold = models.FloatField(_("match threshold"), default=0.90)
+    # Baidu libraries are created in Baidu's console; Tuku records that it saw one answer.
+    registered = models.BooleanField(default=False)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["application_id", "service"]
+        verbose_name_plural = "libraries"
+        constraints = [
+            models.UniqueConstraint(fields=["application", "service"], name="library_unique"),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="library_capacity_positive"),
+            models.CheckConstraint(
+                condition=Q(service__in=[s.value for s in Service]), name="library_service_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(match_threshold__gte=0) & Q(match_threshold__lte=1),
+                name="library_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} / {self.get_service_display()}"
+
+    @property
+    def uses_class_ids(self) -> bool:
+        return self.service == Service.PRODUCT
+
+
+class ImageStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    INDEXING = "indexing", _("Indexing")
+    INDEXED = "indexed", _("Indexed")
+    FAILED = "failed", _("Failed")
+    DELETING = "deleting", _("Deleting")
+    DELETED = "deleted", _("Deleted")  # tombstone: files gone, row kept for search hits
+
+
+class ImageSource(models.TextChoices):
+    UPLOAD = "upload", _("Upload")
+    URL = "url", _("URL")
+    API = "api", _("API")
+
+
+def original_path(image: Image, filename: str) -> str:
+    suffix = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}.get(image.format, "")
+    return f"originals/{image.library_id}/{image.sha256[:2]}/{uuid.uuid4().hex}{suffix}"
+
+
+def thumbnail_path(image: Image, filename: str) -> str:
+    return f"thumbnails/{image.library_id}/{PurePosixPath(filename).name}"
+
+
+def _tag_range(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | (
+        Q(**{f"{field}__gte": TAG_MIN}) & Q(**{f"{field}__lte": TAG_MAX})
+    )
+
+
+class Image(models.Model):
+    library = models.ForeignKey(Library, on_delete=models.CASCADE, related_name="images")
+    original = models.FileField(upload_to=original_path, max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    format = models.CharField(max_length=8)
+    source = models.CharField(max_length=1024, blank=True)
+    source_kind = models.CharField(
+        max_length=8, choices=ImageSource.choices, default=ImageSource.UPLOAD
+    )
+    cont_sign = models.CharField(max_length=24, null=True, blank=True)
+    brief = models.CharField(_("brief"), max_length=BRIEF_MAX_BYTES)
+    tag1 = models.PositiveIntegerField(null=True, blank=True)
+    tag2 = models.PositiveIntegerField(null=True, blank=True)
+    class_id1 = models.PositiveIntegerField(null=True, blank=True)
+    class_id2 = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=ImageStatus.choices, default="pending")
+    # The last failed call: a wire code (integer as text) or a client-side one ("timeout").
+    error_code = models.CharField(max_length=32, blank=True)
+    error_msg = models.CharField(max_length=255, blank=True)
+    # Set when the backend refused the add with 216681 and the image is already a row here.
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # An edit waiting for the backend: {"brief": ..., "tags": [...], "class_id1": ...}. The
+    # row's own fields keep what the backend holds until the update call succeeds.
+    pending_update = models.JSONField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # When the row last changed status: the sweeper re-dispatches rows stuck for too long.
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["library", "cont_sign"],
+                condition=Q(cont_sign__isnull=False) & ~Q(status="deleted"),
+                name="image_cont_sign_unique_live",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in ImageStatus]), name="image_status_valid"
+            ),
+            models.CheckConstraint(condition=_tag_range("tag1"), name="image_tag1_range"),
+            models.CheckConstraint(condition=_tag_range("tag2"), name="image_tag2_range"),
+            models.CheckConstraint(condition=_tag_range("class_id1"), name="image_class_id1_range"),
+            models.CheckConstraint(condition=_tag_range("class_id2"), name="image_class_id2_range"),
+            models.CheckConstraint(
+                condition=Q(tag2__isnull=True) | Q(tag1__isnull=False), name="image_tags_in_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="indexed", cont_sign__isnull=False) | ~Q(status="indexed"),
+                name="image_indexed_has_cont_sign",
+            ),
+        ]
+        indexes = [
+            # Keyset paging of the listing, newest first, with and without a status filter.
+            models.Index(fields=["library", "-created_at", "-id"], name="image_listing"),
+            models.Index(fields=["library", "status", "-created_at", "-id"], name="image_status"),
+            models.Index(fields=["library", "tag1"], name="image_tag1"),
+            models.Index(fields=["library", "tag2"], name="image_tag2"),
+            models.Index(fields=["library", "class_id1"], name="image_class_id1"),
+            models.Index(fields=["library", "class_id2"], name="image_class_id2"),
+            models.Index(fields=["library", "sha256"], name="image_sha256"),
+            models.Index(fields=["library", "brief"], name="image_brief"),
+            models.Index(fields=["status", "status_changed_at"], name="image_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return self.brief
+
+    @property
+    def tags(self) -> list[int]:
+        return [t for t in (self.tag1, self.tag2) if t is not None]
+
+
+class Activity(models.Model):
+    """Who did what to which object, when. Written by services, never by signals."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    verb = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=20)
+    object_id = models.BigIntegerField(null=True)
+    object_repr = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["application", "-created_at"], name="activity_app")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.verb} {self.object_repr}"
+
+
+class ApiCall(models.Model):
+    """One call Tuku made to a backend: the source of the usage and error charts."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="calls")
+    service = models.CharField(max_length=16)
+    operation = models.CharField(max_length=8)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_msg = models.CharField(max_length=255, blank=True)
+    latency_ms = models.FloatField()
+    log_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["application", "created_at"], name="apicall_app_time")]
+
+    def __str__(self) -> str:
+        return f"{self.service}/{self.operation} {self.error_code or 'ok'}"

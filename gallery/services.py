@@ -1,0 +1,695 @@
+"""Writes of the console domain. Views and tasks stay thin and call these.
+
+Image rows move through `pending → indexing → indexed | failed`, and `deleting → deleted`
+(a tombstone). A row never claims more than the backend holds: `indexed` is set only once the
+backend has answered the add with a `cont_sign`, and an edit waits in `pending_update` until the
+backend has accepted it. Every remote call happens in a task, outside any transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gallery import images
+from gallery.backends import client_for
+from gallery.models import (
+    BRIEF_MAX_BYTES,
+    DEFAULT_CAPACITY,
+    TAG_MAX,
+    TAG_MIN,
+    Activity,
+    Application,
+    Image,
+    ImageSource,
+    ImageStatus,
+    Library,
+    Membership,
+    Role,
+    Service,
+)
+from searchapi.baidu import BaiduError, SearchHit
+
+log = logging.getLogger(__name__)
+
+LIVE = ~Q(status__in=[ImageStatus.DELETING, ImageStatus.DELETED])
+DELETE_CHUNK = 100
+# A hit this close to 1.0 for the very bytes we tried to add is that same image.
+SAME_IMAGE_SCORE = 0.99
+
+
+class DuplicateImage(Exception):
+    """The library already holds these exact bytes as `image`."""
+
+    def __init__(self, image: Image) -> None:
+        super().__init__(f"already in the library as image {image.pk}")
+        self.image = image
+
+
+# --- activity -----------------------------------------------------------------------------------
+
+
+def activity_record(
+    *, actor: Any, application: Application | None, verb: str, obj: Any, **detail: Any
+) -> None:
+    Activity.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        application=application,
+        verb=verb,
+        object_type=type(obj).__name__.lower(),
+        object_id=getattr(obj, "pk", None),
+        object_repr=str(obj)[:300],
+        detail=detail,
+    )
+
+
+def _dispatch(task: Any, *args: Any) -> None:
+    """Queue a task; if the broker is down, leave the row for the sweeper instead of failing."""
+    try:
+        task.delay(*args)
+    except Exception as exc:
+        log.warning("could not queue %s%s (%s); the sweeper will retry", task.name, args, exc)
+
+
+def _on_commit(task_name: str, *args: Any) -> None:
+    from gallery import tasks  # tasks import this module
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: _dispatch(task, *args))
+
+
+# --- field validation -----------------------------------------------------------------------------
+
+
+def clean_brief(brief: str | None, *, required: bool = True) -> str | None:
+    if brief is None or brief == "":
+        if required:
+            raise ValidationError({"brief": _("A brief is required.")})
+        return None
+    size = images.brief_bytes(brief)
+    if size > BRIEF_MAX_BYTES:
+        raise ValidationError(
+            {"brief": _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.") % {"n": size}}
+        )
+    return brief
+
+
+def clean_tags(tags: Sequence[int] | None, field: str = "tags") -> list[int]:
+    values = list(tags or [])
+    if len(values) > 2:
+        raise ValidationError({field: _("At most two tags.")})
+    for value in values:
+        if not TAG_MIN <= value <= TAG_MAX:
+            raise ValidationError({field: _("Tags are whole numbers from 1 to 65535.")})
+    return values
+
+
+def clean_class_id(value: int | None, field: str) -> int | None:
+    if value is not None and not TAG_MIN <= value <= TAG_MAX:
+        raise ValidationError({field: _("Class ids are whole numbers from 1 to 65535.")})
+    return value
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Tags, or for product libraries the two class ids."""
+
+    tags: tuple[int, ...] = ()
+    class_id1: int | None = None
+    class_id2: int | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> Labels:
+        return cls(tuple(image.tags), image.class_id1, image.class_id2)
+
+    def clean(self, library: Library) -> Labels:
+        if library.uses_class_ids:
+            if self.tags:
+                raise ValidationError({"tags": _("Product libraries use class ids, not tags.")})
+            return Labels((), clean_class_id(self.class_id1, "class_id1"),
+                          clean_class_id(self.class_id2, "class_id2"))
+        if self.class_id1 is not None or self.class_id2 is not None:
+            raise ValidationError({"tags": _("Only product libraries use class ids.")})
+        return Labels(tuple(clean_tags(self.tags)))
+
+    def apply(self, image: Image) -> None:
+        tags = list(self.tags) + [None, None]
+        image.tag1, image.tag2 = tags[0], tags[1]
+        image.class_id1, image.class_id2 = self.class_id1, self.class_id2
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tags": list(self.tags), "class_id1": self.class_id1, "class_id2": self.class_id2}
+
+
+# --- applications, members, libraries ------------------------------------------------------------
+
+
+def application_create(
+    *,
+    actor: Any,
+    name: str,
+    backend: str,
+    services: Sequence[str],
+    qps: int = 10,
+    base_url: str = "",
+    app_id: str = "",
+    api_key: str = "",
+    secret_key: str = "",
+) -> Application:
+    """Create an application; a built-in one gets its engine twin and generated keys."""
+    unknown = set(services) - set(Service.values)
+    if unknown:
+        raise ValidationError({"services": _("Unknown services: %s") % ", ".join(sorted(unknown))})
+    application = Application(
+        name=name.strip(), backend=backend, services=sorted(set(services)), qps=qps,
+        created_by=actor,
+    )
+    if not application.name:
+        raise ValidationError({"name": _("A name is required.")})
+    if backend == Application.Backend.BUILTIN:
+        from engine.services import engine_app_create  # the one in-process link to the engine
+
+        with transaction.atomic():
+            credentials = engine_app_create(name=application.name, services=services, qps=qps)
+            application.app_id = credentials.app_id
+            application.api_key = credentials.api_key
+            application.secret_key = credentials.secret_key
+            application.auth_mode = Application.AuthMode.TOKEN
+            _save_new_application(application, actor)
+        return application
+    if not (app_id and api_key and secret_key):
+        raise ValidationError(_("AppID, API Key and Secret Key are all required."))
+    application.base_url = base_url or "https://aip.baidubce.com"
+    application.app_id, application.api_key, application.secret_key = app_id, api_key, secret_key
+    try:
+        application.auth_mode = client_for(application).detect_auth_mode()
+    except BaiduError as exc:
+        if exc.error_code == 14:
+            raise ValidationError(_("The API Key or Secret Key is wrong.")) from None
+        raise ValidationError(
+            _("Could not reach the backend: %(code)s %(msg)s")
+            % {"code": exc.error_code, "msg": exc.error_msg}
+        ) from None
+    with transaction.atomic():
+        _save_new_application(application, actor)
+    return application
+
+
+def _save_new_application(application: Application, actor: Any) -> None:
+    application.save()
+    Membership.objects.create(user=actor, application=application, role=Role.OWNER)
+    activity_record(actor=actor, application=application, verb="application.create",
+                    obj=application, backend=application.backend)
+
+
+def membership_set(*, actor: Any, application: Application, user: Any, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": _("Unknown role.")})
+    with transaction.atomic():
+        membership, _created = Membership.objects.update_or_create(
+            user=user, application=application, defaults={"role": role}
+        )
+        if not Membership.objects.filter(application=application, role=Role.OWNER).exists():
+            raise ValidationError(_("An application needs at least one owner."))
+        activity_record(actor=actor, application=application, verb="member.set", obj=membership,
+                        user=user.get_username(), role=role)
+    return membership
+
+
+def membership_remove(*, actor: Any, application: Application, user: Any) -> None:
+    with transaction.atomic():
+        Membership.objects.filter(user=user, application=application).delete()
+        if not Membership.objects.filter(application=application, role=Role.OWNER).exists():
+            raise ValidationError(_("An application needs at least one owner."))
+        activity_record(actor=actor, application=application, verb="member.remove",
+                        obj=application, user=user.get_username())
+
+
+def library_create(
+    *, actor: Any, application: Application, service: str, capacity: int = DEFAULT_CAPACITY
+) -> Library:
+    if service not in Service.values:
+        raise ValidationError({"service": _("Unknown service.")})
+    if capacity < 1:
+        raise ValidationError({"capacity": _("Capacity must be at least 1.")})
+    if Library.objects.filter(application=application, service=service).exists():
+        raise ValidationError({"service": _("This application already has that library.")})
+    library = Library(application=application, service=service, capacity=capacity)
+    with transaction.atomic():
+        if application.backend == Application.Backend.BUILTIN:
+            from engine.services import engine_library_create
+
+            engine_library_create(app_id=application.app_id, service=service, capacity=capacity)
+            library.registered = True
+        library.save()
+        activity_record(actor=actor, application=application, verb="library.create", obj=library,
+                        capacity=capacity)
+    return library
+
+
+# --- images: upload, edit, delete ------------------------------------------------------------------
+
+
+def image_upload(
+    *,
+    actor: Any,
+    library: Library,
+    data: bytes,
+    filename: str,
+    brief: str | None = None,
+    labels: Labels = Labels(),
+    source_kind: str = ImageSource.UPLOAD,
+    source: str = "",
+) -> Image:
+    """Check, store and queue one image. Raises ImageInvalid, ValidationError or DuplicateImage."""
+    facts = images.inspect(data, library.service)
+    brief = clean_brief(brief or images.brief_from_filename(filename))
+    labels = labels.clean(library)
+    existing = library.images.filter(LIVE, sha256=facts.sha256).first()
+    if existing is not None:
+        raise DuplicateImage(existing)
+    if library.images.filter(LIVE).count() >= library.capacity:
+        raise ValidationError(
+            _("The library is full (%(n)d images). Expand its capacity first.")
+            % {"n": library.capacity}
+        )
+    image = Image(
+        library=library, sha256=facts.sha256, width=facts.width, height=facts.height,
+        bytes=facts.bytes, format=facts.format, brief=brief, source=source or filename,
+        source_kind=source_kind, uploaded_by=actor if actor and actor.is_authenticated else None,
+        status=ImageStatus.PENDING,
+    )
+    labels.apply(image)
+    # The original is kept before any remote call; the row follows the files, and if it cannot
+    # be written the files go again, so nothing is left half-written.
+    image.original.save(filename or "image", ContentFile(data), save=False)
+    try:
+        image.thumbnail.save(f"{uuid.uuid4().hex}.jpg", ContentFile(images.thumbnail(data)),
+                             save=False)
+        with transaction.atomic():
+            image.save()
+            activity_record(actor=actor, application=library.application, verb="image.upload",
+                            obj=image, library=library.service)
+            _on_commit("image_add", image.pk)
+    except BaseException:
+        _remove_files(image.original.name, image.thumbnail.name)
+        raise
+    return image
+
+
+def image_edit(
+    *, actor: Any, image: Image, brief: str | None = None, labels: Labels | None = None
+) -> Image:
+    """Change brief and labels. Rows the backend holds change once the backend accepts it."""
+    brief = clean_brief(brief, required=False)
+    labels = labels.clean(image.library) if labels is not None else None
+    with transaction.atomic():
+        row = Image.objects.select_for_update().select_related("library").get(pk=image.pk)
+        if row.status in (ImageStatus.DELETING, ImageStatus.DELETED):
+            raise ValidationError(_("This image is being deleted."))
+        if row.status in (ImageStatus.PENDING, ImageStatus.FAILED):
+            if brief is not None:
+                row.brief = brief
+            if labels is not None:
+                labels.apply(row)
+            row.save()
+        else:
+            if labels is not None and _drops_labels(Labels.of(row), labels):
+                # The wire treats an empty value as absent: a label can be replaced, not removed.
+                raise ValidationError(
+                    {"tags": _("The backend cannot remove labels from an indexed image; "
+                               "replace them, or delete and upload the image again.")}
+                )
+            change: dict[str, Any] = dict(row.pending_update or {})
+            if brief is not None and brief != row.brief:
+                change["brief"] = brief
+            if labels is not None and labels != Labels.of(row):
+                change.update(labels.as_json())
+            if not change:
+                return row
+            row.pending_update = change
+            row.save(update_fields=["pending_update", "updated_at"])
+            if row.status == ImageStatus.INDEXED:
+                _on_commit("image_update", row.pk)
+        activity_record(actor=actor, application=row.library.application, verb="image.edit",
+                        obj=row, brief=brief, labels=labels.as_json() if labels else None)
+    return row
+
+
+def _drops_labels(current: Labels, new: Labels) -> bool:
+    return (bool(current.tags) and not new.tags) or any(
+        old is not None and value is None
+        for old, value in ((current.class_id1, new.class_id1), (current.class_id2, new.class_id2))
+    )
+
+
+def images_delete(*, actor: Any, images_: Iterable[Image]) -> int:
+    """Delete rows: locally at once where the backend never saw them, else through a task."""
+    ids = [image.pk for image in images_]
+    remote: list[int] = []
+    local_files: list[str] = []
+    with transaction.atomic():
+        rows = list(
+            Image.objects.select_for_update().select_related("library__application")
+            .filter(pk__in=ids).exclude(status=ImageStatus.DELETED)
+        )
+        for row in rows:
+            never_sent = row.cont_sign is None and row.status in (
+                ImageStatus.PENDING, ImageStatus.FAILED
+            )
+            if never_sent:
+                # A pending row's task has not started (it would hold the lock); it will find the
+                # tombstone and stop.
+                local_files += _tombstone(row)
+            else:
+                # Without a cont_sign an add may still have reached the backend: the task then
+                # deletes by image, and an add that lands later deletes itself (_finish_add).
+                if row.status != ImageStatus.DELETING:
+                    _set_status(row, ImageStatus.DELETING)
+                    row.save()
+                remote.append(row.pk)
+            activity_record(actor=actor, application=row.library.application,
+                            verb="image.delete", obj=row)
+        for start in range(0, len(remote), DELETE_CHUNK):
+            _on_commit("images_delete", remote[start : start + DELETE_CHUNK])
+        transaction.on_commit(lambda: _remove_files(*local_files))
+    return len(rows)
+
+
+def _tombstone(row: Image) -> list[str]:
+    """Mark a row deleted; returns the storage names to remove once that is committed."""
+    names = [n for n in (row.original.name, row.thumbnail.name) if n]
+    _set_status(row, ImageStatus.DELETED)
+    row.deleted_at = timezone.now()
+    row.pending_update = None
+    row.original.name = ""
+    row.thumbnail.name = ""
+    row.save()
+    return names
+
+
+def _remove_files(*names: str) -> None:
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:
+            log.exception("could not remove %s from storage", name)
+
+
+def _set_status(row: Image, status: str, error: BaiduError | None = None) -> None:
+    row.status = status
+    row.status_changed_at = timezone.now()
+    row.error_code = "" if error is None else str(error.error_code)
+    row.error_msg = "" if error is None else error.error_msg[:255]
+
+
+# --- images: the remote side, run by tasks -------------------------------------------------------
+
+
+def _read_original(row: Image) -> bytes:
+    with default_storage.open(row.original.name, "rb") as handle:
+        return handle.read()
+
+
+def image_push(*, image_id: int) -> None:
+    """Add a pending row to its backend. Safe to run twice, concurrently, or after a crash.
+
+    Raises BaiduError only when it is retryable; terminal errors are recorded on the row.
+    """
+    with transaction.atomic():
+        row = (
+            Image.objects.select_for_update().select_related("library__application")
+            .filter(pk=image_id).first()
+        )
+        if row is None or row.status not in (ImageStatus.PENDING, ImageStatus.INDEXING):
+            return
+        _set_status(row, ImageStatus.INDEXING)
+        row.save()
+    library = row.library
+    client = client_for(library.application)
+    data = _read_original(row)
+    labels = Labels.of(row)
+    try:
+        cont_sign = client.add(
+            library.service, image=data, brief=row.brief, tags=labels.tags,
+            class_id1=labels.class_id1, class_id2=labels.class_id2,
+        )
+    except BaiduError as exc:
+        if exc.error_code == 216681:
+            _link_existing(row, data)
+            return
+        if exc.retryable:
+            _touch(image_id)
+            raise
+        _finish_add(image_id, error=exc)
+        return
+    _finish_add(image_id, cont_sign=cont_sign)
+
+
+def image_push_failed(*, image_id: int, error: BaiduError) -> None:
+    """A retryable error that kept coming: give up and say so on the row."""
+    _finish_add(image_id, error=error)
+
+
+def _touch(image_id: int) -> None:
+    Image.objects.filter(pk=image_id).update(status_changed_at=timezone.now())
+
+
+def _finish_add(image_id: int, *, cont_sign: str | None = None,
+                error: BaiduError | None = None, duplicate_of: Image | None = None) -> None:
+    with transaction.atomic():
+        row = Image.objects.select_for_update().select_related("library").get(pk=image_id)
+        if cont_sign is not None:
+            row.cont_sign = cont_sign
+        if row.status == ImageStatus.INDEXING:
+            if cont_sign is not None:
+                _set_status(row, ImageStatus.INDEXED)
+                if row.pending_update:
+                    _on_commit("image_update", row.pk)
+            else:
+                _set_status(row, ImageStatus.FAILED, error)
+                row.duplicate_of = duplicate_of
+                row.pending_update = None
+        elif row.status in (ImageStatus.DELETING, ImageStatus.DELETED) and cont_sign:
+            # Deleted while the add was in flight: the backend now holds an image nobody wants.
+            if row.status == ImageStatus.DELETED:
+                _set_status(row, ImageStatus.DELETING)
+            _on_commit("images_delete", [row.pk])
+        row.save()
+        row.library.last_activity_at = timezone.now()
+        row.library.save(update_fields=["last_activity_at"])
+
+
+def _link_existing(row: Image, data: bytes) -> None:
+    """The backend says it holds these bytes already (216681). Find out as whose image."""
+    library = row.library
+    sibling = (
+        library.images.filter(LIVE, sha256=row.sha256, cont_sign__isnull=False)
+        .exclude(pk=row.pk).first()
+    )
+    exists = BaiduError(216681, "item exist", retryable=False)
+    if sibling is not None:
+        _finish_add(row.pk, error=exists, duplicate_of=sibling)
+        return
+    # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
+    # killed worker or a timeout. Find its cont_sign with the same bytes, then make the backend's
+    # brief and labels ours.
+    client = client_for(library.application)
+    page = client.search(library.service, image=data, rn=5)
+    hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
+    if hit is None:
+        _finish_add(row.pk, error=exists)
+        return
+    holder = library.images.filter(LIVE, cont_sign=hit.cont_sign).exclude(pk=row.pk).first()
+    if holder is not None:
+        _finish_add(row.pk, error=exists, duplicate_of=holder)
+        return
+    labels = Labels.of(row)
+    client.update(library.service, cont_sign=hit.cont_sign, brief=row.brief,
+                  tags=labels.tags or None, class_id1=labels.class_id1,
+                  class_id2=labels.class_id2)
+    _finish_add(row.pk, cont_sign=hit.cont_sign)
+
+
+def image_sync_update(*, image_id: int) -> None:
+    """Send a row's pending edit to its backend. Raises BaiduError only when retryable."""
+    row = Image.objects.select_related("library__application").filter(pk=image_id).first()
+    if row is None or row.status != ImageStatus.INDEXED or not row.pending_update:
+        return
+    change = dict(row.pending_update)
+    library = row.library
+    try:
+        client_for(library.application).update(
+            library.service, cont_sign=row.cont_sign, brief=change.get("brief"),
+            tags=change.get("tags") or None, class_id1=change.get("class_id1"),
+            class_id2=change.get("class_id2"),
+        )
+    except BaiduError as exc:
+        if exc.retryable:
+            raise
+        image_update_failed(image_id=image_id, error=exc, change=change)
+        return
+    with transaction.atomic():
+        row = Image.objects.select_for_update().get(pk=image_id)
+        if "brief" in change:
+            row.brief = change["brief"]
+        if "tags" in change:
+            Labels(tuple(change["tags"]), change.get("class_id1"), change.get("class_id2")).apply(row)
+        # Only clear what was sent: a newer edit made meanwhile stays pending.
+        row.pending_update = None if row.pending_update == change else row.pending_update
+        row.error_code = row.error_msg = ""
+        row.save()
+        if row.pending_update:
+            _on_commit("image_update", row.pk)
+
+
+def image_update_failed(*, image_id: int, error: BaiduError,
+                        change: dict[str, Any] | None = None) -> None:
+    with transaction.atomic():
+        row = Image.objects.select_for_update().get(pk=image_id)
+        if change is None or row.pending_update == change:
+            row.pending_update = None
+        row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
+        row.save()
+
+
+def images_remove(*, image_ids: Sequence[int]) -> None:
+    """Delete rows in `deleting` from their backend, then tombstone them and drop their files.
+
+    Raises BaiduError only when retryable; 216680 (already gone) counts as success.
+    """
+    rows = list(
+        Image.objects.select_related("library__application")
+        .filter(pk__in=image_ids, status=ImageStatus.DELETING).order_by("pk")
+    )
+    if not rows:
+        return
+    library = rows[0].library
+    client = client_for(library.application)
+    signed = [row.cont_sign for row in rows if row.cont_sign]
+    unsigned = [row for row in rows if not row.cont_sign]
+    try:
+        if signed:
+            _ignore_gone(lambda: client.delete(library.service, cont_signs=signed))
+        for row in unsigned:
+            data = _read_original(row)
+            _ignore_gone(lambda data=data: client.delete(library.service, image=data))  # type: ignore[misc]
+    except BaiduError as exc:
+        if exc.retryable:
+            raise
+        with transaction.atomic():
+            for row in rows:
+                _set_status(row, ImageStatus.DELETING, exc)
+                row.save()
+        return
+    files: list[str] = []
+    with transaction.atomic():
+        for row in Image.objects.select_for_update().filter(
+            pk__in=[r.pk for r in rows], status=ImageStatus.DELETING
+        ):
+            files += _tombstone(row)
+        transaction.on_commit(lambda: _remove_files(*files))
+
+
+def _ignore_gone(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except BaiduError as exc:
+        if exc.error_code != 216680:
+            raise
+
+
+# --- sweeping ---------------------------------------------------------------------------------------
+
+
+def images_sweep() -> dict[str, int]:
+    """Queue again whatever has been waiting too long: lost messages, broker outages, crashes."""
+    from gallery import tasks
+
+    stale = timezone.now() - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    waiting = Image.objects.filter(status_changed_at__lt=stale)
+    adds = list(
+        waiting.filter(status__in=[ImageStatus.PENDING, ImageStatus.INDEXING])
+        .values_list("pk", flat=True)[:1000]
+    )
+    deletes = list(waiting.filter(status=ImageStatus.DELETING).values_list("pk", flat=True)[:1000])
+    updates = list(
+        Image.objects.filter(status=ImageStatus.INDEXED, pending_update__isnull=False,
+                             updated_at__lt=stale).values_list("pk", flat=True)[:1000]
+    )
+    for pk in adds:
+        _dispatch(tasks.image_add, pk)
+    for start in range(0, len(deletes), DELETE_CHUNK):
+        _dispatch(tasks.images_delete, deletes[start : start + DELETE_CHUNK])
+    for pk in updates:
+        _dispatch(tasks.image_update, pk)
+    Image.objects.filter(pk__in=adds + deletes).update(status_changed_at=timezone.now())
+    return {"adds": len(adds), "deletes": len(deletes), "updates": len(updates)}
+
+
+# --- search -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    hit: SearchHit
+    image: Image | None  # our row, or None: an image added outside Tuku
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    matches: list[Match]
+    has_more: bool
+
+
+def library_search(
+    *,
+    actor: Any,
+    library: Library,
+    data: bytes,
+    labels: Labels = Labels(),
+    tag_logic: int = 0,
+    pn: int = 0,
+    rn: int = 50,
+) -> SearchOutcome:
+    """Search a library with an image; hits come back in the backend's order and scores."""
+    images.inspect(data, library.service)
+    labels = labels.clean(library)
+    page = client_for(library.application, interactive=True).search(
+        library.service, image=data, tags=labels.tags, tag_logic=tag_logic if labels.tags else None,
+        class_id1=labels.class_id1, class_id2=labels.class_id2, pn=pn, rn=rn,
+    )
+    signs = [hit.cont_sign for hit in page.hits]
+    rows: dict[str, Image] = {}
+    for row in library.images.filter(cont_sign__in=signs).order_by("status", "-pk"):
+        # A live row wins over a tombstone of the same image.
+        if row.cont_sign and (row.cont_sign not in rows or row.status != ImageStatus.DELETED):
+            rows.setdefault(row.cont_sign, row)
+    missing_briefs = [hit.brief for hit in page.hits if hit.cont_sign not in rows]
+    by_brief = {
+        row.brief: row for row in library.images.filter(LIVE, brief__in=missing_briefs)
+    } if missing_briefs else {}
+    matches = []
+    for hit in page.hits:
+        row = rows.get(hit.cont_sign) or by_brief.get(hit.brief)
+        matches.append(Match(hit, row, row is not None and row.status == ImageStatus.DELETED))
+    Library.objects.filter(pk=library.pk).update(last_activity_at=timezone.now())
+    activity_record(actor=actor, application=library.application, verb="library.search",
+                    obj=library, hits=len(matches))
+    return SearchOutcome(matches, page.has_more)
