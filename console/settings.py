@@ -209,7 +209,7 @@ STORAGES = {
     "default": _media,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-if DEBUG or env.boolean("TUKU_TEST_STATIC", False):
+if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Uploads and the wire ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+import requests
 from django.conf import settings
 
 from gallery.models import ApiCall, Application
@@ -41,6 +42,11 @@ def _recorder(application_id: int):  # type: ignore[no-untyped-def]
     return record
 
 
+def http_session() -> requests.Session:
+    """The HTTP session for backend calls (tests mount a transport for the hosted endpoint)."""
+    return requests.Session()
+
+
 def client_for(application: Application, *, interactive: bool = False) -> BaiduClient:
     connect, read = settings.BACKEND_TIMEOUT
     return BaiduClient(
@@ -56,4 +62,5 @@ def client_for(application: Application, *, interactive: bool = False) -> BaiduC
         limiter_key=f"tuku-app-{application.pk}",
         timeout=(connect, min(read, 15.0) if interactive else read),
         on_call=_recorder(application.pk),
+        session=http_session(),
     )
