@@ -38,7 +38,12 @@ lint:
 unit:
 	TUKU_REQUIRE_PHOTOS=1 $(PY) -m pytest tests/unit -q
 
+# PostgreSQL, Redis, workers and an S3 server for real; a data directory of its own.
+IT_DATA := $(CURDIR)/.cache/it-data
 integration:
+	rm -rf $(IT_DATA) && mkdir -p $(IT_DATA)
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/tuku REDIS_URL=redis://127.0.0.1:6379/7 \
+	TUKU_DATA_DIR=$(IT_DATA) TUKU_ENGINE_URL=http://127.0.0.1:8765 \
 	$(PY) -m pytest tests/integration -m integration -q
 
 conformance:

@@ -144,9 +144,14 @@ CELERY_BROKER_URL = env.url(
     REDIS_URL or "filesystem://",
     schemes=("redis", "rediss", "amqp", "pyamqp", "filesystem"),
 )
+# A task whose worker died unacknowledged is delivered again after this long (Redis broker). It
+# must exceed the longest retry countdown (tasks.MAX_BACKOFF): a waiting retry is unacknowledged.
+VISIBILITY_TIMEOUT = env.integer("TUKU_TASK_VISIBILITY_TIMEOUT", 600, minimum=5)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
-    # Unacknowledged tasks are delivered again after this long (Redis broker).
-    "visibility_timeout": env.integer("TUKU_TASK_VISIBILITY_TIMEOUT", 3600, minimum=5),
+    "visibility_timeout": VISIBILITY_TIMEOUT,
+    # Look for such tasks every half timeout (kombu's default waits 10 x 10 s between scans).
+    "unacked_restore_interval": max(1, min(60, VISIBILITY_TIMEOUT // 2)),
+    "unacked_restore_throttle": 1,
 }
 if CELERY_BROKER_URL.startswith("filesystem"):
     BROKER_DIR.mkdir(exist_ok=True)

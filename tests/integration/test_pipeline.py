@@ -1,0 +1,212 @@
+"""Upload → task → client → engine → row, with real PostgreSQL, Redis, workers and S3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+import requests
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from engine.models import EngineEntry
+from gallery import services
+from gallery.models import Application, Image, ImageStatus, Library
+from tests.conftest import make_image
+from tests.integration.conftest import ROOT, django_env, free_port, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def builtin_library(user, service: str = "same_hq") -> Library:  # type: ignore[no-untyped-def]
+    application = services.application_create(
+        actor=user, name="Integration", backend=Application.Backend.BUILTIN,
+        services=[service], qps=0,
+    )
+    return services.library_create(actor=user, application=application, service=service)
+
+
+def status_of(image: Image) -> str:
+    return Image.objects.values_list("status", flat=True).get(pk=image.pk)
+
+
+@pytest.fixture
+def user(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user("it-user", password="x")
+
+
+def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user):  # type: ignore[no-untyped-def]
+    workers.start()
+    library = builtin_library(user)
+    uploads = [
+        services.image_upload(actor=user, library=library, data=make_image(seed, (640, 480)),
+                              filename=f"photo-{seed}.jpg", labels=services.Labels(tags=(5,)))
+        for seed in range(3)
+    ]
+    for image in uploads:
+        wait_for(lambda image=image: status_of(image) == ImageStatus.INDEXED, 60,
+                 f"image {image.pk} to be indexed")
+    rows = {row.cont_sign: row for row in Image.objects.filter(library=library)}
+    entries = EngineEntry.objects.filter(library__app__app_id=library.application.app_id)
+    assert sorted(rows) == sorted(entries.values_list("cont_sign", flat=True))
+    outcome = services.library_search(actor=user, library=library,
+                                      data=make_image(1, (640, 480)))
+    assert outcome.matches[0].image == uploads[1]
+    assert outcome.matches[0].hit.score == 1.0
+
+
+class SlowAnswers(ThreadingHTTPServer):
+    """Forwards to the engine at once, but holds back the answer to an add for a while."""
+
+    def __init__(self, engine: str, delay: float) -> None:
+        self.engine, self.delay, self.adds = engine, delay, 0
+        self.add_forwarded = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._relay("GET")
+
+            def do_POST(self) -> None:
+                self._relay("POST")
+
+            def _relay(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "host", "x-bce-date", "authorization")}
+                answer = requests.request(method, server.engine + self.path, data=body,
+                                          headers=headers, timeout=30)
+                if self.path.split("?")[0].endswith("/add"):
+                    server.adds += 1
+                    server.add_forwarded.set()
+                    if server.adds == 1:
+                        time.sleep(server.delay)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers["Content-Type"])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = self
+        super().__init__(("127.0.0.1", free_port()), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def slow_engine(web: str) -> Iterator[SlowAnswers]:
+    proxy = SlowAnswers(web, delay=20)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    yield proxy
+    proxy.shutdown()
+
+
+def test_a_worker_killed_mid_task_runs_it_again_without_duplicates(
+    workers, slow_engine, user
+):  # type: ignore[no-untyped-def]
+    first = workers.start(TUKU_ENGINE_URL=slow_engine.url)
+    library = builtin_library(user)
+    image = services.image_upload(actor=user, library=library, data=make_image(7, (640, 480)),
+                                  filename="killed.jpg")
+    # The engine has stored the image; its answer is still on the way when the worker dies.
+    assert slow_engine.add_forwarded.wait(60)
+    first.kill()
+    assert status_of(image) == ImageStatus.INDEXING
+    workers.start(TUKU_ENGINE_URL=slow_engine.url)
+    wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 90,
+             "the redelivered task to index the image")
+    entries = list(EngineEntry.objects.filter(library__app__app_id=library.application.app_id))
+    image.refresh_from_db()
+    assert [entry.cont_sign for entry in entries] == [image.cont_sign]
+    assert Image.objects.filter(library=library).count() == 1
+    assert slow_engine.adds == 2  # the task really ran again; the engine refused the repeat
+
+
+def upload_in_subprocess(redis_url: str, library: Library, seed: int) -> str:
+    code = (
+        "import django; django.setup();"
+        "from django.contrib.auth import get_user_model;"
+        "from gallery import services; from gallery.models import Library;"
+        "from tests.conftest import make_image;"
+        f"lib = Library.objects.get(pk={library.pk});"
+        "user = get_user_model().objects.get(username='it-user');"
+        f"image = services.image_upload(actor=user, library=lib, data=make_image({seed}, (640, 480)),"
+        f" filename='outage-{seed}.jpg');"
+        "print(image.pk)"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=django_env(REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="console.settings"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30, "an upload must not hang on a broker outage"
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_uploads_wait_out_a_redis_outage_and_then_finish(
+    workers, private_redis, user
+):  # type: ignore[no-untyped-def]
+    redis_url = private_redis(True)
+    workers.start(beat=True, REDIS_URL=redis_url, TUKU_SWEEP_SECONDS="2", TUKU_STALE_SECONDS="4")
+    library = builtin_library(user)
+    private_redis(False)
+    waiting = [int(upload_in_subprocess(redis_url, library, seed)) for seed in (21, 22)]
+    time.sleep(3)
+    assert set(Image.objects.filter(pk__in=waiting).values_list("status", flat=True)) == {
+        ImageStatus.PENDING}
+    private_redis(True)
+    wait_for(
+        lambda: set(Image.objects.filter(pk__in=waiting).values_list("status", flat=True))
+        == {ImageStatus.INDEXED},
+        120, "the uploads to finish once Redis is back",
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, settings) -> str:  # type: ignore[no-untyped-def]
+    bucket = f"tuku-it-{int(time.time() * 1000)}"
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": bucket, "endpoint_url": s3_server, "region_name": "us-east-1",
+                    "access_key": "test", "secret_key": "test", "file_overwrite": False,
+                    "default_acl": None},
+    }}
+    return bucket
+
+
+def test_originals_and_thumbnails_live_in_s3(
+    workers, s3_server, s3_bucket, user
+):  # type: ignore[no-untyped-def]
+    workers.start(TUKU_STORAGE="s3", TUKU_S3_BUCKET=s3_bucket, TUKU_S3_ENDPOINT_URL=s3_server,
+                  TUKU_S3_REGION="us-east-1", TUKU_S3_ACCESS_KEY_ID="test",
+                  TUKU_S3_SECRET_ACCESS_KEY="test")
+    library = builtin_library(user)
+    data = make_image(31, (640, 480))
+    image = services.image_upload(actor=user, library=library, data=data, filename="s3.jpg")
+    bucket = boto3.resource("s3", endpoint_url=s3_server, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test").Bucket(s3_bucket)
+    keys = sorted(obj.key for obj in bucket.objects.all())
+    assert keys == sorted([image.original.name, image.thumbnail.name])
+    assert default_storage.open(image.original.name).read() == data
+    # The worker reads the original back from S3 to push it.
+    wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 60, "the S3-backed image")
+    services.images_delete(actor=user, images_=[image])
+    wait_for(lambda: status_of(image) == ImageStatus.DELETED, 60, "the delete")
+    wait_for(lambda: not list(bucket.objects.all()), 10, "the files to leave the bucket")
+    assert settings.STORAGE_BACKEND == "filesystem"  # only this test's storage was switched
