@@ -45,7 +45,9 @@ def boolean(name: str, default: bool) -> bool:
     raise _fail(name, value, "one of true/false/1/0/yes/no/on/off")
 
 
-def integer(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def integer(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = _raw(name)
     if value is None:
         return default

@@ -32,8 +32,8 @@ for _key in FIELD_ENCRYPTION_KEYS:
     except ValueError:
         raise ImproperlyConfigured(
             "TUKU_FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key "
-            "(32 url-safe base64-encoded bytes); make one with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+            "(32 url-safe base64-encoded bytes); make one with `python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
         ) from None
 
 DEBUG = env.boolean("DJANGO_DEBUG", False)
@@ -105,7 +105,7 @@ DATABASE_URL = env.url(
     schemes=("sqlite", "postgres", "postgresql", "pgsql"),
 )
 DATABASES: dict[str, dict[str, Any]] = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the engine and the worker read while one writes; IMMEDIATE

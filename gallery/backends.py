@@ -23,7 +23,7 @@ def rate_limiter() -> RateLimiter:
     return FileRateLimiter(settings.DATA_DIR / "throttle")
 
 
-def _recorder(application_id: int):  # type: ignore[no-untyped-def]
+def _recorder(application_id: int):
     def record(call: CallRecord) -> None:
         try:
             ApiCall.objects.create(
@@ -56,7 +56,7 @@ def client_for(application: Application, *, interactive: bool = False) -> BaiduC
             api_key=application.api_key,
             secret_key=application.secret_key,
         ),
-        auth_mode=application.auth_mode,
+        auth_mode="sign" if application.auth_mode == Application.AuthMode.SIGN else "token",
         qps=application.qps,
         limiter=rate_limiter(),
         limiter_key=f"tuku-app-{application.pk}",

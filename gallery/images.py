@@ -74,7 +74,13 @@ def inspect(data: bytes, service: str) -> ImageFacts:
             probe.load()
     except ImageInvalid:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        PILImage.DecompressionBombError,
+    ):
         raise ImageInvalid(
             216201, _("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
         ) from None

@@ -59,7 +59,7 @@ class DuplicateImage(Exception):
         self.image = image
 
 
-# --- activity -----------------------------------------------------------------------------------
+# --- activity -------------------------------------------------------------------------------------
 
 
 def activity_record(
@@ -94,15 +94,16 @@ def _on_commit(task_name: str, *args: Any) -> None:
 # --- field validation -----------------------------------------------------------------------------
 
 
-def clean_brief(brief: str | None, *, required: bool = True) -> str | None:
-    if brief is None or brief == "":
-        if required:
-            raise ValidationError({"brief": _("A brief is required.")})
-        return None
+def clean_brief(brief: str) -> str:
+    if not brief:
+        raise ValidationError({"brief": _("A brief is required.")})
     size = images.brief_bytes(brief)
     if size > BRIEF_MAX_BYTES:
         raise ValidationError(
-            {"brief": _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.") % {"n": size}}
+            {
+                "brief": _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.")
+                % {"n": size}
+            }
         )
     return brief
 
@@ -139,14 +140,17 @@ class Labels:
         if library.uses_class_ids:
             if self.tags:
                 raise ValidationError({"tags": _("Product libraries use class ids, not tags.")})
-            return Labels((), clean_class_id(self.class_id1, "class_id1"),
-                          clean_class_id(self.class_id2, "class_id2"))
+            return Labels(
+                (),
+                clean_class_id(self.class_id1, "class_id1"),
+                clean_class_id(self.class_id2, "class_id2"),
+            )
         if self.class_id1 is not None or self.class_id2 is not None:
             raise ValidationError({"tags": _("Only product libraries use class ids.")})
         return Labels(tuple(clean_tags(self.tags)))
 
     def apply(self, image: Image) -> None:
-        tags = list(self.tags) + [None, None]
+        tags = [*self.tags, None, None]
         image.tag1, image.tag2 = tags[0], tags[1]
         image.class_id1, image.class_id2 = self.class_id1, self.class_id2
 
@@ -154,7 +158,7 @@ class Labels:
         return {"tags": list(self.tags), "class_id1": self.class_id1, "class_id2": self.class_id2}
 
 
-# --- applications, members, libraries ------------------------------------------------------------
+# --- applications, members, libraries -------------------------------------------------------------
 
 
 def application_create(
@@ -174,7 +178,10 @@ def application_create(
     if unknown:
         raise ValidationError({"services": _("Unknown services: %s") % ", ".join(sorted(unknown))})
     application = Application(
-        name=name.strip(), backend=backend, services=sorted(set(services)), qps=qps,
+        name=name.strip(),
+        backend=backend,
+        services=sorted(set(services)),
+        qps=qps,
         created_by=actor,
     )
     if not application.name:
@@ -211,8 +218,13 @@ def application_create(
 def _save_new_application(application: Application, actor: Any) -> None:
     application.save()
     Membership.objects.create(user=actor, application=application, role=Role.OWNER)
-    activity_record(actor=actor, application=application, verb="application.create",
-                    obj=application, backend=application.backend)
+    activity_record(
+        actor=actor,
+        application=application,
+        verb="application.create",
+        obj=application,
+        backend=application.backend,
+    )
 
 
 def membership_set(*, actor: Any, application: Application, user: Any, role: str) -> Membership:
@@ -224,8 +236,14 @@ def membership_set(*, actor: Any, application: Application, user: Any, role: str
         )
         if not Membership.objects.filter(application=application, role=Role.OWNER).exists():
             raise ValidationError(_("An application needs at least one owner."))
-        activity_record(actor=actor, application=application, verb="member.set", obj=membership,
-                        user=user.get_username(), role=role)
+        activity_record(
+            actor=actor,
+            application=application,
+            verb="member.set",
+            obj=membership,
+            user=user.get_username(),
+            role=role,
+        )
     return membership
 
 
@@ -234,8 +252,13 @@ def membership_remove(*, actor: Any, application: Application, user: Any) -> Non
         Membership.objects.filter(user=user, application=application).delete()
         if not Membership.objects.filter(application=application, role=Role.OWNER).exists():
             raise ValidationError(_("An application needs at least one owner."))
-        activity_record(actor=actor, application=application, verb="member.remove",
-                        obj=application, user=user.get_username())
+        activity_record(
+            actor=actor,
+            application=application,
+            verb="member.remove",
+            obj=application,
+            user=user.get_username(),
+        )
 
 
 def library_create(
@@ -255,12 +278,17 @@ def library_create(
             engine_library_create(app_id=application.app_id, service=service, capacity=capacity)
             library.registered = True
         library.save()
-        activity_record(actor=actor, application=application, verb="library.create", obj=library,
-                        capacity=capacity)
+        activity_record(
+            actor=actor,
+            application=application,
+            verb="library.create",
+            obj=library,
+            capacity=capacity,
+        )
     return library
 
 
-# --- images: upload, edit, delete ------------------------------------------------------------------
+# --- images: upload, edit, delete -----------------------------------------------------------------
 
 
 def image_upload(
@@ -287,9 +315,16 @@ def image_upload(
             % {"n": library.capacity}
         )
     image = Image(
-        library=library, sha256=facts.sha256, width=facts.width, height=facts.height,
-        bytes=facts.bytes, format=facts.format, brief=brief, source=source or filename,
-        source_kind=source_kind, uploaded_by=actor if actor and actor.is_authenticated else None,
+        library=library,
+        sha256=facts.sha256,
+        width=facts.width,
+        height=facts.height,
+        bytes=facts.bytes,
+        format=facts.format,
+        brief=brief,
+        source=source or filename,
+        source_kind=source_kind,
+        uploaded_by=actor if actor and actor.is_authenticated else None,
         status=ImageStatus.PENDING,
     )
     labels.apply(image)
@@ -297,12 +332,18 @@ def image_upload(
     # be written the files go again, so nothing is left half-written.
     image.original.save(filename or "image", ContentFile(data), save=False)
     try:
-        image.thumbnail.save(f"{uuid.uuid4().hex}.jpg", ContentFile(images.thumbnail(data)),
-                             save=False)
+        image.thumbnail.save(
+            f"{uuid.uuid4().hex}.jpg", ContentFile(images.thumbnail(data)), save=False
+        )
         with transaction.atomic():
             image.save()
-            activity_record(actor=actor, application=library.application, verb="image.upload",
-                            obj=image, library=library.service)
+            activity_record(
+                actor=actor,
+                application=library.application,
+                verb="image.upload",
+                obj=image,
+                library=library.service,
+            )
             _on_commit("image_add", image.pk)
     except BaseException:
         _remove_files(image.original.name, image.thumbnail.name)
@@ -314,7 +355,7 @@ def image_edit(
     *, actor: Any, image: Image, brief: str | None = None, labels: Labels | None = None
 ) -> Image:
     """Change brief and labels. Rows the backend holds change once the backend accepts it."""
-    brief = clean_brief(brief, required=False)
+    brief = clean_brief(brief) if brief is not None else None
     labels = labels.clean(image.library) if labels is not None else None
     with transaction.atomic():
         row = Image.objects.select_for_update().select_related("library").get(pk=image.pk)
@@ -330,8 +371,12 @@ def image_edit(
             if labels is not None and _drops_labels(Labels.of(row), labels):
                 # The wire treats an empty value as absent: a label can be replaced, not removed.
                 raise ValidationError(
-                    {"tags": _("The backend cannot remove labels from an indexed image; "
-                               "replace them, or delete and upload the image again.")}
+                    {
+                        "tags": _(
+                            "The backend cannot remove labels from an indexed image; "
+                            "replace them, or delete and upload the image again."
+                        )
+                    }
                 )
             change: dict[str, Any] = dict(row.pending_update or {})
             if brief is not None and brief != row.brief:
@@ -344,8 +389,14 @@ def image_edit(
             row.save(update_fields=["pending_update", "updated_at"])
             if row.status == ImageStatus.INDEXED:
                 _on_commit("image_update", row.pk)
-        activity_record(actor=actor, application=row.library.application, verb="image.edit",
-                        obj=row, brief=brief, labels=labels.as_json() if labels else None)
+        activity_record(
+            actor=actor,
+            application=row.library.application,
+            verb="image.edit",
+            obj=row,
+            brief=brief,
+            labels=labels.as_json() if labels else None,
+        )
     return row
 
 
@@ -363,12 +414,15 @@ def images_delete(*, actor: Any, images_: Iterable[Image]) -> int:
     local_files: list[str] = []
     with transaction.atomic():
         rows = list(
-            Image.objects.select_for_update().select_related("library__application")
-            .filter(pk__in=ids).exclude(status=ImageStatus.DELETED)
+            Image.objects.select_for_update()
+            .select_related("library__application")
+            .filter(pk__in=ids)
+            .exclude(status=ImageStatus.DELETED)
         )
         for row in rows:
             never_sent = row.cont_sign is None and row.status in (
-                ImageStatus.PENDING, ImageStatus.FAILED
+                ImageStatus.PENDING,
+                ImageStatus.FAILED,
             )
             if never_sent:
                 # A pending row's task has not started (it would hold the lock); it will find the
@@ -381,8 +435,9 @@ def images_delete(*, actor: Any, images_: Iterable[Image]) -> int:
                     _set_status(row, ImageStatus.DELETING)
                     row.save()
                 remote.append(row.pk)
-            activity_record(actor=actor, application=row.library.application,
-                            verb="image.delete", obj=row)
+            activity_record(
+                actor=actor, application=row.library.application, verb="image.delete", obj=row
+            )
         for start in range(0, len(remote), DELETE_CHUNK):
             _on_commit("images_delete", remote[start : start + DELETE_CHUNK])
         transaction.on_commit(lambda: _remove_files(*local_files))
@@ -401,7 +456,7 @@ def _tombstone(row: Image) -> list[str]:
     return names
 
 
-def _remove_files(*names: str) -> None:
+def _remove_files(*names: str | None) -> None:
     for name in names:
         if not name:
             continue
@@ -418,11 +473,11 @@ def _set_status(row: Image, status: str, error: BaiduError | None = None) -> Non
     row.error_msg = "" if error is None else error.error_msg[:255]
 
 
-# --- images: the remote side, run by tasks -------------------------------------------------------
+# --- images: the remote side, run by tasks --------------------------------------------------------
 
 
 def _read_original(row: Image) -> bytes:
-    with default_storage.open(row.original.name, "rb") as handle:
+    with default_storage.open(str(row.original.name), "rb") as handle:
         return handle.read()
 
 
@@ -433,8 +488,10 @@ def image_push(*, image_id: int) -> None:
     """
     with transaction.atomic():
         row = (
-            Image.objects.select_for_update().select_related("library__application")
-            .filter(pk=image_id).first()
+            Image.objects.select_for_update()
+            .select_related("library__application")
+            .filter(pk=image_id)
+            .first()
         )
         if row is None or row.status not in (ImageStatus.PENDING, ImageStatus.INDEXING):
             return
@@ -446,8 +503,12 @@ def image_push(*, image_id: int) -> None:
     labels = Labels.of(row)
     try:
         cont_sign = client.add(
-            library.service, image=data, brief=row.brief, tags=labels.tags,
-            class_id1=labels.class_id1, class_id2=labels.class_id2,
+            library.service,
+            image=data,
+            brief=row.brief,
+            tags=labels.tags,
+            class_id1=labels.class_id1,
+            class_id2=labels.class_id2,
         )
     except BaiduError as exc:
         if exc.error_code == 216681:
@@ -470,8 +531,13 @@ def _touch(image_id: int) -> None:
     Image.objects.filter(pk=image_id).update(status_changed_at=timezone.now())
 
 
-def _finish_add(image_id: int, *, cont_sign: str | None = None,
-                error: BaiduError | None = None, duplicate_of: Image | None = None) -> None:
+def _finish_add(
+    image_id: int,
+    *,
+    cont_sign: str | None = None,
+    error: BaiduError | None = None,
+    duplicate_of: Image | None = None,
+) -> None:
     with transaction.atomic():
         row = Image.objects.select_for_update().select_related("library").get(pk=image_id)
         if cont_sign is not None:
@@ -500,7 +566,8 @@ def _link_existing(row: Image, data: bytes) -> None:
     library = row.library
     sibling = (
         library.images.filter(LIVE, sha256=row.sha256, cont_sign__isnull=False)
-        .exclude(pk=row.pk).first()
+        .exclude(pk=row.pk)
+        .first()
     )
     exists = BaiduError(216681, "item exist", retryable=False)
     if sibling is not None:
@@ -520,9 +587,14 @@ def _link_existing(row: Image, data: bytes) -> None:
         _finish_add(row.pk, error=exists, duplicate_of=holder)
         return
     labels = Labels.of(row)
-    client.update(library.service, cont_sign=hit.cont_sign, brief=row.brief,
-                  tags=labels.tags or None, class_id1=labels.class_id1,
-                  class_id2=labels.class_id2)
+    client.update(
+        library.service,
+        cont_sign=hit.cont_sign,
+        brief=row.brief,
+        tags=labels.tags or None,
+        class_id1=labels.class_id1,
+        class_id2=labels.class_id2,
+    )
     _finish_add(row.pk, cont_sign=hit.cont_sign)
 
 
@@ -535,8 +607,11 @@ def image_sync_update(*, image_id: int) -> None:
     library = row.library
     try:
         client_for(library.application).update(
-            library.service, cont_sign=row.cont_sign, brief=change.get("brief"),
-            tags=change.get("tags") or None, class_id1=change.get("class_id1"),
+            library.service,
+            cont_sign=row.cont_sign,
+            brief=change.get("brief"),
+            tags=change.get("tags") or None,
+            class_id1=change.get("class_id1"),
             class_id2=change.get("class_id2"),
         )
     except BaiduError as exc:
@@ -549,7 +624,9 @@ def image_sync_update(*, image_id: int) -> None:
         if "brief" in change:
             row.brief = change["brief"]
         if "tags" in change:
-            Labels(tuple(change["tags"]), change.get("class_id1"), change.get("class_id2")).apply(row)
+            Labels(tuple(change["tags"]), change.get("class_id1"), change.get("class_id2")).apply(
+                row
+            )
         # Only clear what was sent: a newer edit made meanwhile stays pending.
         row.pending_update = None if row.pending_update == change else row.pending_update
         row.error_code = row.error_msg = ""
@@ -558,8 +635,9 @@ def image_sync_update(*, image_id: int) -> None:
             _on_commit("image_update", row.pk)
 
 
-def image_update_failed(*, image_id: int, error: BaiduError,
-                        change: dict[str, Any] | None = None) -> None:
+def image_update_failed(
+    *, image_id: int, error: BaiduError, change: dict[str, Any] | None = None
+) -> None:
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
         if change is None or row.pending_update == change:
@@ -575,7 +653,8 @@ def images_remove(*, image_ids: Sequence[int]) -> None:
     """
     rows = list(
         Image.objects.select_related("library__application")
-        .filter(pk__in=image_ids, status=ImageStatus.DELETING).order_by("pk")
+        .filter(pk__in=image_ids, status=ImageStatus.DELETING)
+        .order_by("pk")
     )
     if not rows:
         return
@@ -614,7 +693,7 @@ def _ignore_gone(call: Callable[[], None]) -> None:
             raise
 
 
-# --- sweeping ---------------------------------------------------------------------------------------
+# --- sweeping -------------------------------------------------------------------------------------
 
 
 def images_sweep() -> dict[str, int]:
@@ -624,13 +703,15 @@ def images_sweep() -> dict[str, int]:
     stale = timezone.now() - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     waiting = Image.objects.filter(status_changed_at__lt=stale)
     adds = list(
-        waiting.filter(status__in=[ImageStatus.PENDING, ImageStatus.INDEXING])
-        .values_list("pk", flat=True)[:1000]
+        waiting.filter(status__in=[ImageStatus.PENDING, ImageStatus.INDEXING]).values_list(
+            "pk", flat=True
+        )[:1000]
     )
     deletes = list(waiting.filter(status=ImageStatus.DELETING).values_list("pk", flat=True)[:1000])
     updates = list(
-        Image.objects.filter(status=ImageStatus.INDEXED, pending_update__isnull=False,
-                             updated_at__lt=stale).values_list("pk", flat=True)[:1000]
+        Image.objects.filter(
+            status=ImageStatus.INDEXED, pending_update__isnull=False, updated_at__lt=stale
+        ).values_list("pk", flat=True)[:1000]
     )
     for pk in adds:
         _dispatch(tasks.image_add, pk)
@@ -642,7 +723,7 @@ def images_sweep() -> dict[str, int]:
     return {"adds": len(adds), "deletes": len(deletes), "updates": len(updates)}
 
 
-# --- search -------------------------------------------------------------------------------------------
+# --- search ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -672,8 +753,14 @@ def library_search(
     images.inspect(data, library.service)
     labels = labels.clean(library)
     page = client_for(library.application, interactive=True).search(
-        library.service, image=data, tags=labels.tags, tag_logic=tag_logic if labels.tags else None,
-        class_id1=labels.class_id1, class_id2=labels.class_id2, pn=pn, rn=rn,
+        library.service,
+        image=data,
+        tags=labels.tags,
+        tag_logic=tag_logic if labels.tags else None,
+        class_id1=labels.class_id1,
+        class_id2=labels.class_id2,
+        pn=pn,
+        rn=rn,
     )
     signs = [hit.cont_sign for hit in page.hits]
     rows: dict[str, Image] = {}
@@ -682,14 +769,21 @@ def library_search(
         if row.cont_sign and (row.cont_sign not in rows or row.status != ImageStatus.DELETED):
             rows.setdefault(row.cont_sign, row)
     missing_briefs = [hit.brief for hit in page.hits if hit.cont_sign not in rows]
-    by_brief = {
-        row.brief: row for row in library.images.filter(LIVE, brief__in=missing_briefs)
-    } if missing_briefs else {}
+    by_brief = (
+        {row.brief: row for row in library.images.filter(LIVE, brief__in=missing_briefs)}
+        if missing_briefs
+        else {}
+    )
     matches = []
     for hit in page.hits:
-        row = rows.get(hit.cont_sign) or by_brief.get(hit.brief)
-        matches.append(Match(hit, row, row is not None and row.status == ImageStatus.DELETED))
+        found = rows.get(hit.cont_sign) or by_brief.get(hit.brief)
+        matches.append(Match(hit, found, found is not None and found.status == ImageStatus.DELETED))
     Library.objects.filter(pk=library.pk).update(last_activity_at=timezone.now())
-    activity_record(actor=actor, application=library.application, verb="library.search",
-                    obj=library, hits=len(matches))
+    activity_record(
+        actor=actor,
+        application=library.application,
+        verb="library.search",
+        obj=library,
+        hits=len(matches),
+    )
     return SearchOutcome(matches, page.has_more)

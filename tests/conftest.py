@@ -22,7 +22,7 @@ def make_image(seed: int = 0, size: tuple[int, int] = (320, 240), fmt: str = "JP
 
 
 @pytest.fixture(autouse=True)
-def plain_static_files(settings):  # type: ignore[no-untyped-def]
+def plain_static_files(settings):
     # The hashed manifest exists only after collectstatic; tests render templates without it.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -31,7 +31,7 @@ def plain_static_files(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def private_cache(settings):  # type: ignore[no-untyped-def]
+def private_cache(settings):
     from django.core.cache import cache
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -45,7 +45,7 @@ def image_bytes() -> Callable[..., bytes]:
 
 
 @pytest.fixture
-def personas(django_user_model):  # type: ignore[no-untyped-def]
+def personas(django_user_model):
     return {
         name: django_user_model.objects.create_user(name, password="a long passphrase 1")
         for name in ("owner", "editor", "viewer", "outsider")

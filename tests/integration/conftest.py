@@ -53,8 +53,14 @@ class Process:
 
     def start(self) -> Process:
         handle = self.log.open("ab")
-        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=handle,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def output(self) -> str:
@@ -103,14 +109,28 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def web(django_db_setup, django_db_blocker, logs: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def web(django_db_setup, django_db_blocker, logs: Path) -> Iterator[str]:
     """The web server (console and engine) on the address settings.ENGINE_URL names."""
     port = settings.ENGINE_URL.rsplit(":", 1)[1].strip("/")
     with django_db_blocker.unblock():
         env = django_env()
-    server = Process("web", [sys.executable, "-m", "gunicorn", "console.wsgi", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"],
-                     env, logs / "web.log").start()
+    server = Process(
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "console.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
+        env,
+        logs / "web.log",
+    ).start()
 
     def up() -> bool:
         try:
@@ -130,15 +150,29 @@ class Workers:
 
     def start(self, *, beat: bool = False, **env: str) -> Process:
         name = f"worker{len(self.running)}"
-        argv = [sys.executable, "-m", "celery", "-A", "console", "worker", "--concurrency", "1",
-                "--loglevel", "INFO", "--hostname", f"{name}@%h", "--without-gossip",
-                "--without-mingle"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if beat:
             argv += ["--beat", "--schedule", str(self.logs / f"{name}-beat")]
         process = Process(name, argv, django_env(**env), self.logs / f"{name}.log").start()
         self.running.append(process)
-        wait_for(lambda: " ready." in process.output(), 60, f"{name} to start:\n"
-                 + process.output())
+        wait_for(
+            lambda: " ready." in process.output(), 60, f"{name} to start:\n" + process.output()
+        )
         return process
 
     def stop_all(self) -> None:
@@ -161,10 +195,25 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[[bool], str]]:
 
     def switch(on: bool) -> str:
         if on and not server:
-            server.append(subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(tmp_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            server.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(tmp_path),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             wait_for(lambda: _answers(port), 10, "private redis")
         elif not on and server:
             server.pop().terminate()
@@ -189,8 +238,9 @@ def s3_server(logs: Path) -> Iterator[str]:
     executable = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     assert executable, "moto[server] is not installed"
     port = free_port()
-    server = Process("s3", [executable, "-H", "127.0.0.1", "-p", str(port)], dict(os.environ),
-                     logs / "s3.log").start()
+    server = Process(
+        "s3", [executable, "-H", "127.0.0.1", "-p", str(port)], dict(os.environ), logs / "s3.log"
+    ).start()
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

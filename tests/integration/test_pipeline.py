@@ -24,10 +24,13 @@ from tests.integration.conftest import ROOT, django_env, free_port, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def builtin_library(user, service: str = "same_hq") -> Library:  # type: ignore[no-untyped-def]
+def builtin_library(user, service: str = "same_hq") -> Library:
     application = services.application_create(
-        actor=user, name="Integration", backend=Application.Backend.BUILTIN,
-        services=[service], qps=0,
+        actor=user,
+        name="Integration",
+        backend=Application.Backend.BUILTIN,
+        services=[service],
+        qps=0,
     )
     return services.library_create(actor=user, application=application, service=service)
 
@@ -37,26 +40,33 @@ def status_of(image: Image) -> str:
 
 
 @pytest.fixture
-def user(django_user_model):  # type: ignore[no-untyped-def]
+def user(django_user_model):
     return django_user_model.objects.create_user("it-user", password="x")
 
 
-def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user):  # type: ignore[no-untyped-def]
+def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user):
     workers.start()
     library = builtin_library(user)
     uploads = [
-        services.image_upload(actor=user, library=library, data=make_image(seed, (640, 480)),
-                              filename=f"photo-{seed}.jpg", labels=services.Labels(tags=(5,)))
+        services.image_upload(
+            actor=user,
+            library=library,
+            data=make_image(seed, (640, 480)),
+            filename=f"photo-{seed}.jpg",
+            labels=services.Labels(tags=(5,)),
+        )
         for seed in range(3)
     ]
     for image in uploads:
-        wait_for(lambda image=image: status_of(image) == ImageStatus.INDEXED, 60,
-                 f"image {image.pk} to be indexed")
+        wait_for(
+            lambda image=image: bool(status_of(image) == ImageStatus.INDEXED),  # type: ignore[misc]
+            60,
+            f"image {image.pk} to be indexed",
+        )
     rows = {row.cont_sign: row for row in Image.objects.filter(library=library)}
     entries = EngineEntry.objects.filter(library__app__app_id=library.application.app_id)
-    assert sorted(rows) == sorted(entries.values_list("cont_sign", flat=True))
-    outcome = services.library_search(actor=user, library=library,
-                                      data=make_image(1, (640, 480)))
+    assert sorted(map(str, rows)) == sorted(entries.values_list("cont_sign", flat=True))
+    outcome = services.library_search(actor=user, library=library, data=make_image(1, (640, 480)))
     assert outcome.matches[0].image == uploads[1]
     assert outcome.matches[0].hit.score == 1.0
 
@@ -78,10 +88,14 @@ class SlowAnswers(ThreadingHTTPServer):
             def _relay(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("content-type", "host", "x-bce-date", "authorization")}
-                answer = requests.request(method, server.engine + self.path, data=body,
-                                          headers=headers, timeout=30)
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("content-type", "host", "x-bce-date", "authorization")
+                }
+                answer = requests.request(
+                    method, server.engine + self.path, data=body, headers=headers, timeout=30
+                )
                 if self.path.split("?")[0].endswith("/add"):
                     server.adds += 1
                     server.add_forwarded.set()
@@ -113,20 +127,22 @@ def slow_engine(web: str) -> Iterator[SlowAnswers]:
     proxy.shutdown()
 
 
-def test_a_worker_killed_mid_task_runs_it_again_without_duplicates(
-    workers, slow_engine, user
-):  # type: ignore[no-untyped-def]
+def test_a_worker_killed_mid_task_runs_it_again_without_duplicates(workers, slow_engine, user):
     first = workers.start(TUKU_ENGINE_URL=slow_engine.url)
     library = builtin_library(user)
-    image = services.image_upload(actor=user, library=library, data=make_image(7, (640, 480)),
-                                  filename="killed.jpg")
+    image = services.image_upload(
+        actor=user, library=library, data=make_image(7, (640, 480)), filename="killed.jpg"
+    )
     # The engine has stored the image; its answer is still on the way when the worker dies.
     assert slow_engine.add_forwarded.wait(60)
     first.kill()
     assert status_of(image) == ImageStatus.INDEXING
     workers.start(TUKU_ENGINE_URL=slow_engine.url)
-    wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 90,
-             "the redelivered task to index the image")
+    wait_for(
+        lambda: status_of(image) == ImageStatus.INDEXED,
+        90,
+        "the redelivered task to index the image",
+    )
     entries = list(EngineEntry.objects.filter(library__app__app_id=library.application.app_id))
     image.refresh_from_db()
     assert [entry.cont_sign for entry in entries] == [image.cont_sign]
@@ -142,13 +158,18 @@ def upload_in_subprocess(redis_url: str, library: Library, seed: int) -> str:
         "from tests.conftest import make_image;"
         f"lib = Library.objects.get(pk={library.pk});"
         "user = get_user_model().objects.get(username='it-user');"
-        f"image = services.image_upload(actor=user, library=lib, data=make_image({seed}, (640, 480)),"
+        "image = services.image_upload(actor=user, library=lib,"
+        f" data=make_image({seed}, (640, 480)),"
         f" filename='outage-{seed}.jpg');"
         "print(image.pk)"
     )
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=django_env(REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="console.settings"),
     )
     assert result.returncode == 0, result.stderr
@@ -156,9 +177,7 @@ def upload_in_subprocess(redis_url: str, library: Library, seed: int) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_uploads_wait_out_a_redis_outage_and_then_finish(
-    workers, private_redis, user
-):  # type: ignore[no-untyped-def]
+def test_uploads_wait_out_a_redis_outage_and_then_finish(workers, private_redis, user):
     redis_url = private_redis(True)
     workers.start(beat=True, REDIS_URL=redis_url, TUKU_SWEEP_SECONDS="2", TUKU_STALE_SECONDS="4")
     library = builtin_library(user)
@@ -166,44 +185,70 @@ def test_uploads_wait_out_a_redis_outage_and_then_finish(
     waiting = [int(upload_in_subprocess(redis_url, library, seed)) for seed in (21, 22)]
     time.sleep(3)
     assert set(Image.objects.filter(pk__in=waiting).values_list("status", flat=True)) == {
-        ImageStatus.PENDING}
+        ImageStatus.PENDING
+    }
     private_redis(True)
     wait_for(
-        lambda: set(Image.objects.filter(pk__in=waiting).values_list("status", flat=True))
-        == {ImageStatus.INDEXED},
-        120, "the uploads to finish once Redis is back",
+        lambda: (
+            set(Image.objects.filter(pk__in=waiting).values_list("status", flat=True))
+            == {ImageStatus.INDEXED}
+        ),
+        120,
+        "the uploads to finish once Redis is back",
     )
 
 
 @pytest.fixture
-def s3_bucket(s3_server: str, settings) -> str:  # type: ignore[no-untyped-def]
+def s3_bucket(s3_server: str, settings) -> str:
     bucket = f"tuku-it-{int(time.time() * 1000)}"
-    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     client.create_bucket(Bucket=bucket)
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": bucket, "endpoint_url": s3_server, "region_name": "us-east-1",
-                    "access_key": "test", "secret_key": "test", "file_overwrite": False,
-                    "default_acl": None},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_server,
+                "region_name": "us-east-1",
+                "access_key": "test",
+                "secret_key": "test",
+                "file_overwrite": False,
+                "default_acl": None,
+            },
+        },
+    }
     return bucket
 
 
-def test_originals_and_thumbnails_live_in_s3(
-    workers, s3_server, s3_bucket, user
-):  # type: ignore[no-untyped-def]
-    workers.start(TUKU_STORAGE="s3", TUKU_S3_BUCKET=s3_bucket, TUKU_S3_ENDPOINT_URL=s3_server,
-                  TUKU_S3_REGION="us-east-1", TUKU_S3_ACCESS_KEY_ID="test",
-                  TUKU_S3_SECRET_ACCESS_KEY="test")
+def test_originals_and_thumbnails_live_in_s3(workers, s3_server, s3_bucket, user):
+    workers.start(
+        TUKU_STORAGE="s3",
+        TUKU_S3_BUCKET=s3_bucket,
+        TUKU_S3_ENDPOINT_URL=s3_server,
+        TUKU_S3_REGION="us-east-1",
+        TUKU_S3_ACCESS_KEY_ID="test",
+        TUKU_S3_SECRET_ACCESS_KEY="test",
+    )
     library = builtin_library(user)
     data = make_image(31, (640, 480))
     image = services.image_upload(actor=user, library=library, data=data, filename="s3.jpg")
-    bucket = boto3.resource("s3", endpoint_url=s3_server, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test").Bucket(s3_bucket)
+    bucket = boto3.resource(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).Bucket(s3_bucket)
     keys = sorted(obj.key for obj in bucket.objects.all())
-    assert keys == sorted([image.original.name, image.thumbnail.name])
-    assert default_storage.open(image.original.name).read() == data
+    assert keys == sorted([str(image.original.name), str(image.thumbnail.name)])
+    assert default_storage.open(str(image.original.name)).read() == data
     # The worker reads the original back from S3 to push it.
     wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 60, "the S3-backed image")
     services.images_delete(actor=user, images_=[image])

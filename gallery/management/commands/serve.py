@@ -29,13 +29,43 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
         self._first_admin()
         python = sys.executable
+        names = ["web server", "worker"]
         processes = [
-            subprocess.Popen([python, "-m", "gunicorn", "console.wsgi", "--bind", bind,
-                              "--workers", "1", "--threads", str(threads), "--timeout", "120",
-                              "--access-logfile", "-"]),
-            subprocess.Popen([python, "-m", "celery", "-A", "console", "worker", "--beat",
-                              "--concurrency", str(concurrency), "--loglevel", "INFO",
-                              "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
+            subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "console.wsgi",
+                    "--bind",
+                    bind,
+                    "--workers",
+                    "1",
+                    "--threads",
+                    str(threads),
+                    "--timeout",
+                    "120",
+                    "--access-logfile",
+                    "-",
+                ]
+            ),
+            subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "console",
+                    "worker",
+                    "--beat",
+                    "--concurrency",
+                    str(concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                ]
+            ),
         ]
         self.stdout.write(self.style.SUCCESS(f"Tuku is running on http://{bind}/ (Ctrl-C stops)"))
         stopping = False
@@ -57,7 +87,11 @@ class Command(BaseCommand):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        failed = [p.args[2] for p in processes if p.returncode not in (0, -signal.SIGTERM)]
+        failed = [
+            n
+            for n, p in zip(names, processes, strict=True)
+            if p.returncode not in (0, -signal.SIGTERM)
+        ]
         if failed and not stopping:
             sys.exit(f"stopped because {failed[0]} exited")
 
@@ -71,8 +105,10 @@ class Command(BaseCommand):
             users.create_superuser(name, "", password)
             self.stdout.write(f"Created the administrator {name!r} from TUKU_ADMIN_USER.")
             return
-        self.stdout.write(self.style.WARNING(
-            "No administrator yet. Create one in another terminal with:\n"
-            "    .venv/bin/python manage.py createsuperuser\n"
-            "or start with TUKU_ADMIN_USER and TUKU_ADMIN_PASSWORD set."
-        ))
+        self.stdout.write(
+            self.style.WARNING(
+                "No administrator yet. Create one in another terminal with:\n"
+                "    .venv/bin/python manage.py createsuperuser\n"
+                "or start with TUKU_ADMIN_USER and TUKU_ADMIN_PASSWORD set."
+            )
+        )

@@ -10,7 +10,7 @@ from tests.fakebaidu import FakeBaidu
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):  # type: ignore[no-untyped-def]
+def media(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
@@ -22,7 +22,7 @@ def media(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def eager_tasks():  # type: ignore[no-untyped-def]
+def eager_tasks():
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = False  # Retry must reach apply()
     yield
@@ -30,7 +30,7 @@ def eager_tasks():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def baidu(monkeypatch) -> FakeBaidu:  # type: ignore[no-untyped-def]
+def baidu(monkeypatch) -> FakeBaidu:
     fake = FakeBaidu()
 
     def session() -> requests.Session:
@@ -43,11 +43,16 @@ def baidu(monkeypatch) -> FakeBaidu:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def application(db, personas, baidu):  # type: ignore[no-untyped-def]
+def application(db, personas, baidu):
     app = Application.objects.create(
-        name="Shop", backend=Application.Backend.BAIDU, base_url="https://aip.baidubce.com",
-        app_id="1234567", api_key=baidu.api_key, secret_key=baidu.secret_key,
-        services=["same_hq", "similar", "product"], qps=0,
+        name="Shop",
+        backend=Application.Backend.BAIDU,
+        base_url="https://aip.baidubce.com",
+        app_id="1234567",
+        api_key=baidu.api_key,
+        secret_key=baidu.secret_key,
+        services=["same_hq", "similar", "product"],
+        qps=0,
     )
     for role in (Role.OWNER, Role.EDITOR, Role.VIEWER):
         Membership.objects.create(user=personas[role.value], application=app, role=role)
@@ -55,10 +60,10 @@ def application(db, personas, baidu):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def library(application) -> Library:  # type: ignore[no-untyped-def]
+def library(application) -> Library:
     return Library.objects.create(application=application, service="same_hq", registered=True)
 
 
 @pytest.fixture
-def product_library(application) -> Library:  # type: ignore[no-untyped-def]
+def product_library(application) -> Library:
     return Library.objects.create(application=application, service="product", registered=True)

@@ -24,7 +24,9 @@ def start_settings(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "console.settings", **env},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -38,33 +40,43 @@ def start_settings(**env: str) -> subprocess.CompletedProcess[str]:
         ("TUKU_FIELD_ENCRYPTION_KEYS", "short", "not a Fernet key"),
     ],
 )
-def test_an_invalid_variable_stops_start_up_with_its_name(name, value, message, tmp_path):  # type: ignore[no-untyped-def]
+def test_an_invalid_variable_stops_start_up_with_its_name(name, value, message, tmp_path):
     result = start_settings(**{name: value, "TUKU_DATA_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert message in result.stderr
 
 
-def test_s3_storage_needs_a_bucket(tmp_path):  # type: ignore[no-untyped-def]
+def test_s3_storage_needs_a_bucket(tmp_path):
     result = start_settings(TUKU_STORAGE="s3", TUKU_DATA_DIR=str(tmp_path))
     assert "TUKU_S3_BUCKET" in result.stderr
 
 
-def test_no_variable_at_all_gives_the_embedded_defaults(tmp_path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUKU_", "DJANGO_", "DATABASE"))}
+def test_no_variable_at_all_gives_the_embedded_defaults(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TUKU_", "DJANGO_", "DATABASE"))
+    }
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s;"
-         "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.STORAGES['default']['BACKEND'])"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s;"
+            "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL,"
+            " s.STORAGES['default']['BACKEND'])",
+        ],
         env={**env, "DJANGO_SETTINGS_MODULE": "console.settings", "TUKU_DATA_DIR": str(tmp_path)},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.stdout.split() == [
-        "django.db.backends.sqlite3", "filesystem://",
+        "django.db.backends.sqlite3",
+        "filesystem://",
         "django.core.files.storage.FileSystemStorage",
     ]
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-def test_secret_keys_are_encrypted_at_rest(application):  # type: ignore[no-untyped-def]
+def test_secret_keys_are_encrypted_at_rest(application):
     with connection.cursor() as cursor:
         cursor.execute("SELECT secret_key FROM gallery_application WHERE id = %s", [application.pk])
         stored = cursor.fetchone()[0]
@@ -76,18 +88,34 @@ def test_secret_keys_are_encrypted_at_rest(application):  # type: ignore[no-unty
 @pytest.mark.parametrize(
     ("field", "value"), [("tag1", 0), ("tag1", 65536), ("class_id2", 70000), ("status", "gone")]
 )
-def test_the_database_refuses_out_of_range_rows(library, field, value):  # type: ignore[no-untyped-def]
-    row = Image(library=library, sha256="0" * 64, width=1, height=1, bytes=1, format="PNG",
-                brief="b", **{field: value})
+def test_the_database_refuses_out_of_range_rows(library, field, value):
+    row = Image(
+        library=library,
+        sha256="0" * 64,
+        width=1,
+        height=1,
+        bytes=1,
+        format="PNG",
+        brief="b",
+        **{field: value},
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         row.save()
 
 
-def test_cont_sign_is_unique_among_live_rows_only(library):  # type: ignore[no-untyped-def]
+def test_cont_sign_is_unique_among_live_rows_only(library):
     def row(status: str) -> Image:
-        return Image.objects.create(library=library, sha256="0" * 64, width=1, height=1,
-                                    bytes=1, format="PNG", brief="b", cont_sign="1,2",
-                                    status=status)
+        return Image.objects.create(
+            library=library,
+            sha256="0" * 64,
+            width=1,
+            height=1,
+            bytes=1,
+            format="PNG",
+            brief="b",
+            cont_sign="1,2",
+            status=status,
+        )
 
     row("deleted")
     row("indexed")
@@ -95,19 +123,27 @@ def test_cont_sign_is_unique_among_live_rows_only(library):  # type: ignore[no-u
         row("indexed")
 
 
-def test_an_indexed_row_must_have_a_cont_sign(library):  # type: ignore[no-untyped-def]
+def test_an_indexed_row_must_have_a_cont_sign(library):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Image.objects.create(library=library, sha256="0" * 64, width=1, height=1, bytes=1,
-                             format="PNG", brief="b", status="indexed")
+        Image.objects.create(
+            library=library,
+            sha256="0" * 64,
+            width=1,
+            height=1,
+            bytes=1,
+            format="PNG",
+            brief="b",
+            status="indexed",
+        )
 
 
-def test_one_library_per_service(application):  # type: ignore[no-untyped-def]
+def test_one_library_per_service(application):
     Library.objects.create(application=application, service="similar")
     with pytest.raises(IntegrityError), transaction.atomic():
         Library.objects.create(application=application, service="similar")
 
 
-def test_roles_are_enforced_in_one_place(application, personas, django_user_model):  # type: ignore[no-untyped-def]
+def test_roles_are_enforced_in_one_place(application, personas, django_user_model):
     assert access.get_application(personas["viewer"], application.pk) == application
     assert access.get_application(personas["editor"], application.pk, Role.EDITOR)
     with pytest.raises(PermissionDenied):
@@ -123,7 +159,7 @@ def test_roles_are_enforced_in_one_place(application, personas, django_user_mode
     assert list(access.applications_for(personas["outsider"])) == []
 
 
-def test_login_is_refused_after_repeated_failures(client, personas, settings):  # type: ignore[no-untyped-def]
+def test_login_is_refused_after_repeated_failures(client, personas, settings):
     settings.LOGIN_ATTEMPTS = 3
     url = reverse("login")
     for _ in range(3):
@@ -133,25 +169,37 @@ def test_login_is_refused_after_repeated_failures(client, personas, settings):  
     assert b"Too many failed attempts" in refused.content
 
 
-def test_login_logout_and_password_change(client, personas):  # type: ignore[no-untyped-def]
+def test_login_logout_and_password_change(client, personas):
     assert client.get(reverse("gallery:home")).status_code == 302
-    response = client.post(reverse("login"), {"username": "owner", "password": "a long passphrase 1"})
+    response = client.post(
+        reverse("login"), {"username": "owner", "password": "a long passphrase 1"}
+    )
     assert response.status_code == 302
     assert client.get(reverse("gallery:home")).status_code == 200
-    changed = client.post(reverse("password_change"), {
-        "old_password": "a long passphrase 1", "new_password1": "another long one 2",
-        "new_password2": "another long one 2"})
+    changed = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "a long passphrase 1",
+            "new_password1": "another long one 2",
+            "new_password2": "another long one 2",
+        },
+    )
     assert changed.status_code == 302
     client.post(reverse("logout"))
     assert client.get(reverse("gallery:home")).status_code == 302
     assert client.login(username="owner", password="another long one 2")
 
 
-def test_credentials_never_reach_a_log_line(caplog):  # type: ignore[no-untyped-def]
+def test_credentials_never_reach_a_log_line(caplog):
     assert redact("GET /oauth/2.0/token?client_id=k&client_secret=s3cr3t&x=1") == (
-        "GET /oauth/2.0/token?client_id=k&client_secret=***&x=1")
+        "GET /oauth/2.0/token?client_id=k&client_secret=***&x=1"
+    )
     assert "24.abc" not in redact("POST /rest/2.0/x?access_token=24.abc.def")
-    assert "deadbeef" not in redact("authorization: bce-auth-v1/ak/2026-11-21T19:27:25Z/1800/host;x-bce-date/deadbeef")
+    assert "deadbeef" not in redact(
+        "authorization: bce-auth-v1/ak/2026-11-21T19:27:25Z/1800/host;x-bce-date/deadbeef"
+    )
     with caplog.at_level(logging.INFO):
         logging.getLogger("tuku.test").info("token %s", "access_token=24.zzz")
-    assert "24.zzz" not in "".join(h.format(r) for h in logging.getLogger().handlers for r in caplog.records)
+    assert "24.zzz" not in "".join(
+        h.format(r) for h in logging.getLogger().handlers for r in caplog.records
+    )
