@@ -52,6 +52,9 @@ if HTTPS:
     SECURE_HSTS_SECONDS = env.integer("TUKU_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.boolean("TUKU_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Joining the browsers' preload list binds the whole domain: the operator's call.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -169,7 +172,6 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # A web request must not hang on a broker outage: publish fails fast, the row stays pending
 # and the sweeper dispatches it again once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-CELERY_TASK_ALWAYS_EAGER = env.boolean("TUKU_TASKS_EAGER", False)
 SWEEP_INTERVAL_SECONDS = env.integer("TUKU_SWEEP_SECONDS", 60, minimum=1)
 # A row that has been pending or in flight this long without progress is dispatched again.
 STALE_AFTER_SECONDS = env.integer("TUKU_STALE_SECONDS", 300, minimum=1)

@@ -44,7 +44,7 @@ def user(django_user_model):
     return django_user_model.objects.create_user("it-user", password="x")
 
 
-def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user):
+def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user, logs):
     workers.start()
     library = builtin_library(user)
     uploads = [
@@ -69,6 +69,11 @@ def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user)
     outcome = services.library_search(actor=user, library=library, data=make_image(1, (640, 480)))
     assert outcome.matches[0].image == uploads[1]
     assert outcome.matches[0].hit.score == 1.0
+    # Neither the Secret Key nor an access token reached a log line of any process.
+    written = "".join(path.read_text(errors="replace") for path in logs.iterdir())
+    assert "/rest/2.0/realtime_search/same_hq/add" in written
+    assert library.application.secret_key not in written
+    assert "access_token=24." not in written and "client_secret=" not in written
 
 
 class SlowAnswers(ThreadingHTTPServer):

@@ -43,10 +43,8 @@ class Command(BaseCommand):
                     "1",
                     "--threads",
                     str(threads),
-                    "--timeout",
-                    "120",
-                    "--access-logfile",
-                    "-",
+                    "--config",
+                    str(settings.BASE_DIR / "gunicorn.conf.py"),
                 ]
             ),
             subprocess.Popen(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -203,3 +205,31 @@ def test_credentials_never_reach_a_log_line(caplog):
     assert "24.zzz" not in "".join(
         h.format(r) for h in logging.getLogger().handlers for r in caplog.records
     )
+
+
+def test_every_variable_the_settings_read_is_documented() -> None:
+    root = Path(__file__).resolve().parents[3]
+    source = (root / "console" / "settings.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', source))
+    documented = set(re.findall(r"^([A-Z0-9_]+)=", (root / ".env.example").read_text(), re.M))
+    assert read >= {"DATABASE_URL", "REDIS_URL", "TUKU_S3_BUCKET"}
+    assert read - documented == set()
+
+
+def test_check_deploy_is_clean_with_production_variables(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=Path(__file__).resolve().parents[3],
+        env={
+            **os.environ,
+            "TUKU_DATA_DIR": str(tmp_path),
+            "DJANGO_DEBUG": "false",
+            "TUKU_HTTPS": "true",
+            "DJANGO_SECRET_KEY": "k" * 20 + "-production-grade-secret-" * 2,
+            "DJANGO_ALLOWED_HOSTS": "tuku.example.com",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
