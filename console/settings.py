@@ -159,7 +159,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
 if CELERY_BROKER_URL.startswith("filesystem"):
     BROKER_DIR.mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        data_folder_in=str(BROKER_DIR), data_folder_out=str(BROKER_DIR), polling_interval=0.2
+        data_folder_in=str(BROKER_DIR),
+        data_folder_out=str(BROKER_DIR),
+        control_folder=str(BROKER_DIR / "control"),
+        polling_interval=0.2,
     )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
