@@ -8,6 +8,7 @@ backend has accepted it. Every remote call happens in a task, outside any transa
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image as PILImage
 
 from gallery import images
 from gallery.backends import client_for
@@ -41,7 +43,7 @@ from gallery.models import (
     Role,
     Service,
 )
-from searchapi.baidu import BaiduError, SearchHit
+from searchapi.baidu import BaiduClient, BaiduError, Credentials, SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +204,15 @@ def application_create(
     application.base_url = base_url or "https://aip.baidubce.com"
     application.app_id, application.api_key, application.secret_key = app_id, api_key, secret_key
     try:
-        application.auth_mode = client_for(application).detect_auth_mode()
+        application.auth_mode = application_check_credentials(
+            base_url=application.base_url, app_id=app_id, api_key=api_key, secret_key=secret_key
+        )
     except BaiduError as exc:
         if exc.error_code == 14:
-            raise ValidationError(_("The API Key or Secret Key is wrong.")) from None
+            raise ValidationError(
+                _("The API Key or Secret Key is wrong (%(code)s %(msg)s).")
+                % {"code": exc.error_code, "msg": exc.error_msg}
+            ) from None
         raise ValidationError(
             _("Could not reach the backend: %(code)s %(msg)s")
             % {"code": exc.error_code, "msg": exc.error_msg}
@@ -787,3 +794,204 @@ def library_search(
         hits=len(matches),
     )
     return SearchOutcome(matches, page.has_more)
+
+
+# --- console additions: credentials, secrets, libraries, bulk edits, duplicate check ------------
+
+
+def application_check_credentials(
+    *, base_url: str, app_id: str, api_key: str, secret_key: str
+) -> str:
+    """Ask the backend how these keys authenticate: "token" or "sign" (console spec §3.1).
+
+    Raises BaiduError with the backend's own code and message when they do not work: 14 for
+    keys the signature check refuses, a client-side code when the backend cannot be reached.
+    """
+    from gallery.backends import http_session, rate_limiter
+
+    connect, read = settings.BACKEND_TIMEOUT
+    client = BaiduClient(
+        base_url=base_url or "https://aip.baidubce.com",
+        credentials=Credentials(app_id=app_id, api_key=api_key, secret_key=secret_key),
+        auth_mode="auto",
+        qps=2,
+        limiter=rate_limiter(),
+        limiter_key=f"tuku-probe-{api_key}",
+        timeout=(connect, min(read, 15.0)),
+        session=http_session(),
+    )
+    return client.detect_auth_mode()
+
+
+def application_reveal_secret(*, actor: Any, application: Application) -> str:
+    """The Secret Key in clear text, for an owner who asked; the reveal is logged."""
+    activity_record(
+        actor=actor, application=application, verb="application.reveal_secret", obj=application
+    )
+    return str(application.secret_key)
+
+
+def application_rotate_secret(*, actor: Any, application: Application) -> str:
+    """A new Secret Key for a built-in application; tokens issued before stop working (110)."""
+    if application.backend != Application.Backend.BUILTIN:
+        raise ValidationError(
+            _("The Secret Key of a Baidu application is rotated in Baidu's console.")
+        )
+    from engine.services import engine_app_rotate_secret
+
+    with transaction.atomic():
+        secret = engine_app_rotate_secret(app_id=application.app_id)
+        application.secret_key = secret
+        application.save(update_fields=["secret_key", "updated_at"])
+        activity_record(
+            actor=actor, application=application, verb="application.rotate_secret", obj=application
+        )
+    return secret
+
+
+# Codes that say nothing about the library: the probe could not get that far.
+_PROBE_INCONCLUSIVE = frozenset({6, 13, 14, 15, 17, 18, 100, 110, 111, 216110})
+
+
+def _probe_image() -> bytes:
+    """A textured 320 px JPEG that every service's limits accept."""
+    picture = PILImage.effect_noise((320, 320), 64).convert("RGB")
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def library_register(
+    *, actor: Any, application: Application, service: str, capacity: int = DEFAULT_CAPACITY
+) -> Library:
+    """Record a Baidu library after a probe search shows that it exists (console spec §3.2)."""
+    if application.backend == Application.Backend.BUILTIN:
+        return library_create(
+            actor=actor, application=application, service=service, capacity=capacity
+        )
+    if service not in Service.values:
+        raise ValidationError({"service": _("Unknown service.")})
+    if Library.objects.filter(application=application, service=service).exists():
+        raise ValidationError({"service": _("This application already has that library.")})
+    try:
+        client_for(application, interactive=True).search(service, image=_probe_image(), rn=1)
+    except BaiduError as exc:
+        if exc.error_code == 216017:
+            raise ValidationError(
+                _(
+                    "216017 not initialized: the library has not been created on Baidu yet. "
+                    "Apply for it on the application's page in Baidu's console (real-name "
+                    "verification is required), then register it here."
+                )
+            ) from None
+        if exc.error_code in _PROBE_INCONCLUSIVE or not isinstance(exc.error_code, int):
+            raise ValidationError(
+                _("Could not probe the library: %(code)s %(msg)s")
+                % {"code": exc.error_code, "msg": exc.error_msg}
+            ) from None
+    library = Library(application=application, service=service, capacity=capacity, registered=True)
+    with transaction.atomic():
+        library.save()
+        activity_record(actor=actor, application=application, verb="library.register", obj=library)
+    return library
+
+
+CAPACITY_STEP = 500_000
+
+
+def library_set_capacity(*, actor: Any, library: Library, capacity: int) -> Library:
+    """Raise the capacity by at most 500,000 at a time (built-in: at once; Baidu: recorded)."""
+    if capacity <= library.capacity:
+        raise ValidationError(
+            {"capacity": _("The new capacity must be more than %(n)d.") % {"n": library.capacity}}
+        )
+    if capacity - library.capacity > CAPACITY_STEP:
+        raise ValidationError(
+            {
+                "capacity": _("Capacity grows by at most 500,000 per step (up to %(n)d now).")
+                % {"n": library.capacity + CAPACITY_STEP}
+            }
+        )
+    application = library.application
+    with transaction.atomic():
+        if application.backend == Application.Backend.BUILTIN:
+            from engine.services import engine_library_set_capacity
+
+            engine_library_set_capacity(
+                app_id=application.app_id, service=library.service, capacity=capacity
+            )
+        previous = library.capacity
+        library.capacity = capacity
+        library.save(update_fields=["capacity"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb="library.capacity",
+            obj=library,
+            previous=previous,
+            capacity=capacity,
+        )
+    return library
+
+
+def image_repush(*, actor: Any, image: Image) -> Image:
+    """Queue a failed row for another add."""
+    with transaction.atomic():
+        row = (
+            Image.objects.select_for_update()
+            .select_related("library__application")
+            .get(pk=image.pk)
+        )
+        if row.status != ImageStatus.FAILED:
+            raise ValidationError(_("Only an image whose upload failed can be pushed again."))
+        _set_status(row, ImageStatus.PENDING)
+        row.duplicate_of = None
+        row.save()
+        activity_record(
+            actor=actor, application=row.library.application, verb="image.repush", obj=row
+        )
+        _on_commit("image_add", row.pk)
+    return row
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    changed: int
+    errors: list[tuple[Image, str]]
+
+
+def images_retag(*, actor: Any, images_: Iterable[Image], labels: Labels) -> BulkResult:
+    """Give every image the same labels: one update per image, as the API has no batch update."""
+    changed, errors = 0, []
+    for image in images_:
+        try:
+            image_edit(actor=actor, image=image, labels=labels)
+        except ValidationError as exc:
+            errors.append((image, " ".join(exc.messages)))
+        else:
+            changed += 1
+    return BulkResult(changed, errors)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Console spec §3.10: an exact copy, else the search's verdict against the threshold."""
+
+    verdict: str  # "exact", "likely" or "not_found"
+    exact: Image | None
+    matches: list[Match]
+    top_score: float | None
+    threshold: float
+
+
+def library_check(*, actor: Any, library: Library, data: bytes) -> CheckOutcome:
+    """Is this image already in the library? Raises ImageInvalid or BaiduError."""
+    facts = images.inspect(data, library.service)
+    exact = library.images.filter(LIVE, sha256=facts.sha256).order_by("-created_at", "-id").first()
+    if exact is not None:
+        return CheckOutcome("exact", exact, [], None, library.match_threshold)
+    outcome = library_search(actor=actor, library=library, data=data, rn=10)
+    live = [m for m in outcome.matches if not m.deleted]
+    top = live[0].hit.score if live else None
+    verdict = "likely" if top is not None and top >= library.match_threshold else "not_found"
+    return CheckOutcome(verdict, None, live, top, library.match_threshold)

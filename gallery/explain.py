@@ -1,0 +1,103 @@
+"""Plain words for backend errors (console spec §5): what happened and what to do next.
+
+Every failure the console shows carries the exact `error_code` and `error_msg` from the backend
+*and* one of these explanations. Client-side codes (``timeout``, ``SDK108``, ...) are shown as
+they are, with a short note where one helps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+from gallery.images import MAX_SIDE, SERVICE_LIMITS
+
+
+@dataclass(frozen=True)
+class Explained:
+    code: str
+    message: str
+    explanation: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "explanation": self.explanation}
+
+
+def service_limits(service: str) -> str:
+    """The upload rules of one service in a sentence (spec §5.3)."""
+    min_side, max_ratio = SERVICE_LIMITS.get(service, (50, None))
+    parts = [_("PNG, JPEG or BMP"), _("at most 3 MiB")]
+    if min_side > 1:
+        parts.append(_("shortest side at least %(n)d px") % {"n": min_side})
+    parts.append(_("longest side at most %(n)d px") % {"n": MAX_SIDE})
+    if max_ratio:
+        parts.append(_("aspect ratio at most %(r)d:1") % {"r": int(max_ratio)})
+    return ", ".join(parts)
+
+
+def explain(code: object, service: str = "") -> str:
+    """The explanation and next step for a wire or client-side error code ('' if none)."""
+    text = str(code)
+    if text in ("6",):
+        return _(
+            "The application may not use this service. Tick it in the application settings "
+            "(Baidu: “edit application” in Baidu's console)."
+        )
+    if text == "14":
+        return _("The signature was rejected. Check the API Key and Secret Key.")
+    if text in ("17", "19"):
+        return _("Quota exhausted or library full. Expand the capacity or raise the quota.")
+    if text == "18":
+        return _("Too many requests per second. Tuku retries automatically.")
+    if text in ("110", "111"):
+        return _("The token is invalid or expired. Tuku refreshes it once automatically.")
+    if text == "216017":
+        return _(
+            "The library has not been created yet (Baidu: apply for it in Baidu's console, "
+            "then register it here)."
+        )
+    if text == "216100":
+        return _(
+            "A parameter was refused: the brief may exceed 256 bytes, or a tag or class id is "
+            "outside 1–65535."
+        )
+    if text == "216101":
+        return _("A required field is missing: an image and a brief are needed.")
+    if text == "216200":
+        return _("The image is empty.")
+    if text in ("216201", "216202"):
+        limits = service_limits(service) if service else _("see the service's limits")
+        return _("Wrong format or size. This service accepts: %(limits)s.") % {"limits": limits}
+    if text == "216203":
+        return _(
+            "The image has too little usable content (too small, a single flat colour, an "
+            "extreme shape, too many subjects, or not a product for product search)."
+        )
+    if text == "216680":
+        return _("The image is no longer in the library. Re-push it to add it again.")
+    if text == "216681":
+        return _("The image is already in the library. Update its brief and tags instead.")
+    if text in ("282111", "282112", "282113", "282114"):
+        return _(
+            "The image URL could not be fetched or is invalid. Download the file and upload it."
+        )
+    if text in ("1", "2", "4", "216630", "216634", "282000", "216401"):
+        return _("The backend had a temporary problem. Tuku retries automatically.")
+    if text == "282006":
+        return _("Too many images in one delete call (at most 100).")
+    if text == "timeout":
+        return _("The backend did not answer in time. Tuku retries automatically.")
+    if text == "connection":
+        return _("The backend could not be reached. Check the base URL and the network.")
+    if text == "tls":
+        return _("The backend's TLS certificate could not be verified.")
+    if text == "bad_response":
+        return _("The backend answered with something that is not the API's JSON.")
+    if text == "invalid_client":
+        return _("The token endpoint refused the API Key or Secret Key.")
+    return ""
+
+
+def explained(code: object, message: str, service: str = "") -> Explained:
+    return Explained(str(code), message, explain(code, service))

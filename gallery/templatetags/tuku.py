@@ -1,0 +1,268 @@
+"""Presentation helpers: error explanations, labels, and the geometry of the usage charts.
+
+The charts are plain SVG computed here and drawn by templates: no chart library, nothing to
+download, readable without JavaScript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django import template
+from django.utils.formats import date_format
+
+from gallery.explain import explain as explain_code
+from gallery.explain import service_limits
+from gallery.models import Image
+from gallery.selectors import Usage
+
+register = template.Library()
+
+# Colour per service, distinguishable in grey scale too (lightness steps).
+SERVICE_COLOURS = {
+    "same_hq": "#2357d9",
+    "similar": "#1f7a3d",
+    "product": "#b25c00",
+    "picturebook": "#7b3fb3",
+    "materiel": "#8a8f98",
+}
+
+
+@register.filter
+def explain(code: object, service: str = "") -> str:
+    return explain_code(code, service) if code not in (None, "") else ""
+
+
+@register.filter
+def limits(service: str) -> str:
+    return service_limits(service)
+
+
+@register.filter
+def labels(image: Image, library: Any = None) -> str:
+    """'7, 9' for tags; '3 / 5' for product class ids; '' when unlabelled."""
+    if library is not None and library.uses_class_ids:
+        if image.class_id1 is None and image.class_id2 is None:
+            return ""
+        return " / ".join(
+            str(v) if v is not None else "–" for v in (image.class_id1, image.class_id2)
+        )
+    return ", ".join(str(t) for t in image.tags)
+
+
+@register.filter
+def percent(part: int | float | None, whole: int | float | None) -> float:
+    if not whole:
+        return 0.0
+    return round(min(100.0, 100.0 * float(part or 0) / float(whole)), 1)
+
+
+@register.filter
+def score(value: float) -> str:
+    return f"{value:.2f}"
+
+
+@register.filter
+def score_percent(value: float) -> int:
+    return max(0, min(100, round(value * 100)))
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    y: float
+    label: str
+
+
+CHART_W, CHART_H, PAD_L, PAD_B, PAD_T = 720, 220, 40, 28, 10
+
+
+def _nice_max(value: int) -> int:
+    if value <= 5:
+        return 5
+    magnitude = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return value
+
+
+@register.inclusion_tag("gallery/_chart_days.html")
+def usage_chart(usage: Usage) -> dict[str, Any]:
+    """Stacked bars: calls per day, one colour per service."""
+    rows = usage.per_day()
+    top = _nice_max(max((total for _d, _c, total in rows), default=0))
+    plot_w, plot_h = CHART_W - PAD_L - 8, CHART_H - PAD_B - PAD_T
+    slot = plot_w / max(1, len(rows))
+    bars: list[Bar] = []
+    xticks: list[Tick] = []
+    for i, (day, counts, _total) in enumerate(rows):
+        x = PAD_L + i * slot + slot * 0.15
+        base: float = PAD_T + plot_h
+        for service in usage.services:
+            n = counts.get(service, 0)
+            if not n:
+                continue
+            height = plot_h * n / top
+            base -= height
+            bars.append(
+                Bar(
+                    x,
+                    base,
+                    slot * 0.7,
+                    height,
+                    SERVICE_COLOURS.get(service, "#555"),
+                    f"{_day(day)} · {service}: {n}",
+                )
+            )
+        if i % 5 == 0 or i == len(rows) - 1:
+            xticks.append(Tick(x + slot * 0.35, CHART_H - 8, _day(day)))
+    yticks = [
+        Tick(PAD_L - 6, PAD_T + plot_h - plot_h * f, str(round(top * f))) for f in (0, 0.5, 1)
+    ]
+    legend = [(s, SERVICE_COLOURS.get(s, "#555")) for s in usage.services]
+    return {
+        "w": CHART_W,
+        "h": CHART_H,
+        "bars": bars,
+        "xticks": xticks,
+        "yticks": yticks,
+        "legend": legend,
+        "axis_x": PAD_L,
+        "axis_y": PAD_T + plot_h,
+        "axis_w": CHART_W - 8,
+        "total": usage.total,
+    }
+
+
+@register.inclusion_tag("gallery/_chart_errors.html")
+def errors_chart(usage: Usage) -> dict[str, Any]:
+    """Horizontal bars: failed calls by error code."""
+    rows = usage.errors[:12]
+    top = max((n for _c, _m, n in rows), default=1)
+    height = 26
+    label_w, plot_w = 260, 400
+    bars = [
+        {
+            "y": i * height,
+            "width": max(2.0, plot_w * n / top),
+            "code": code,
+            "msg": msg,
+            "n": n,
+            "explanation": explain_code(code),
+        }
+        for i, (code, msg, n) in enumerate(rows)
+    ]
+    return {
+        "bars": bars,
+        "w": label_w + plot_w + 60,
+        "h": max(height, height * len(rows)),
+        "label_w": label_w,
+        "row_h": height,
+    }
+
+
+def _day(day: date) -> str:
+    return date_format(day, "m-d")
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key)
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v not in (None, "", [], {})}
+    return value
+
+
+@register.filter
+def json_compact(value: Any) -> str:
+    """An activity's detail as short JSON, empty values left out."""
+    import json
+
+    return json.dumps(_compact(value), ensure_ascii=False, separators=(", ", ": "))[:300]
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    return value.split()
+
+
+def _js_texts(page: str) -> dict[str, str]:
+    from django.utils.translation import gettext as _
+
+    if page == "upload":
+        return {
+            "waiting": _("Waiting"),
+            "sending": _("Sending"),
+            "downloading": _("Downloading"),
+            "refused": _("Refused"),
+            "preview": _("preview"),
+            "already_here": _("Already here as “%s”"),
+            "duplicate": _("the image already in the library"),
+            "too_big": _("The file is %s MiB; the limit is 3 MiB."),
+            "queued": _("%s file(s) ready; press Upload."),
+            "progress": _("Sending %s"),
+            "indexing": _("%s image(s) still being indexed…"),
+            "all_done": _("All done."),
+            "fix_form": _("Not sent: correct the form above."),
+            "server_error": _("The server could not handle this file."),
+            "network": _("The connection failed."),
+            "nothing": _("Choose at least one file or give a URL."),
+            "checking": _("Checking…"),
+        }
+    if page == "camera":
+        return {"searching": _("Searching with %s…"), "no_camera": _("No camera: %s")}
+    if page == "search":
+        return {"hidden": _("%n result(s) hidden by the filters.")}
+    if page == "library":
+        return {"selected": _("%n selected")}
+    return {}
+
+
+@register.simple_tag
+def js_texts(page: str) -> str:
+    """The translated strings a page's script shows, as a JSON script element."""
+    from django.utils.html import json_script
+
+    return json_script(_js_texts(page), f"{page}-text")
+
+
+def _verbs() -> dict[str, str]:
+    from django.utils.translation import gettext as _
+
+    return {
+        "application.create": _("created the application"),
+        "application.reveal_secret": _("revealed the Secret Key"),
+        "application.rotate_secret": _("rotated the Secret Key"),
+        "member.set": _("set a member's role"),
+        "member.remove": _("removed a member"),
+        "library.create": _("created the library"),
+        "library.register": _("registered the library"),
+        "library.capacity": _("changed the capacity"),
+        "library.search": _("searched"),
+        "image.upload": _("uploaded"),
+        "image.edit": _("edited"),
+        "image.delete": _("deleted"),
+        "image.repush": _("pushed again"),
+    }
+
+
+@register.filter
+def verb(value: str) -> str:
+    """An activity verb in words ('image.upload' → 'uploaded')."""
+    return _verbs().get(value, value)

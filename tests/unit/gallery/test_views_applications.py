@@ -1,0 +1,371 @@
+"""Application pages: list, create (built-in and Baidu), test connection, detail, secrets,
+members, libraries and capacity."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from engine.models import EngineApp, EngineLibrary
+from gallery.models import Activity, Application, Library, Membership, Role
+from tests import fakebaidu
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client(client, personas):
+    client.force_login(personas["owner"])
+    return client
+
+
+def create_builtin(client, **extra):
+    data = {
+        "name": "Archive",
+        "backend": "builtin",
+        "services": ["same_hq", "similar"],
+        "qps_tier": "paid",
+        **extra,
+    }
+    return client.post(reverse("gallery:application-new"), data)
+
+
+def test_the_list_shows_keys_with_the_secret_masked(owner_client, application):
+    page = owner_client.get(reverse("gallery:home")).content.decode()
+    assert application.name in page and application.app_id in page
+    assert application.api_key in page
+    assert application.secret_key not in page
+    assert "••••" in page
+
+
+def test_the_list_shows_only_the_users_applications(client, personas, application):
+    client.force_login(personas["outsider"])
+    assert application.name not in client.get(reverse("gallery:home")).content.decode()
+
+
+def test_pages_need_a_login(client, application):
+    response = client.get(reverse("gallery:application", args=[application.pk]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_builtin_application_shows_its_generated_keys_once(owner_client, personas):
+    response = create_builtin(owner_client)
+    application = Application.objects.get(name="Archive")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("gallery:application", args=[application.pk])
+    assert len(application.app_id) == 8 and application.app_id.isdigit()
+    assert len(application.api_key) == 24 and len(application.secret_key) == 32
+    assert EngineApp.objects.filter(app_id=application.app_id).exists()
+    assert Membership.objects.get(application=application).role == Role.OWNER
+    first = owner_client.get(response["Location"]).content.decode()
+    assert application.secret_key in first and "Copy the keys now" in first
+    second = owner_client.get(response["Location"]).content.decode()
+    assert application.secret_key not in second
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"name": ""}, "name", "This field is required."),
+        ({"name": "   "}, "name", "required"),
+        ({"services": []}, "services", "Tick at least one service."),
+        ({"services": ["ocr"]}, "services", "Select a valid choice"),
+        ({"name": "x" * 101}, "name", "at most 100 characters"),
+        ({"qps_tier": "custom"}, "qps_custom", "Enter the custom QPS limit."),
+        ({"backend": "aliyun"}, "backend", "Select a valid choice"),
+    ],
+)
+def test_bad_application_input_is_explained_beside_the_field(owner_client, data, field, message):
+    response = create_builtin(owner_client, **data)
+    assert response.status_code == 400
+    assert message in " ".join(str(e) for e in response.context["form"].errors[field])
+    assert 'class="field-error"' in response.content.decode()
+    assert not Application.objects.exists() and not EngineApp.objects.exists()
+
+
+def test_a_baidu_application_needs_its_three_keys(owner_client):
+    response = owner_client.post(
+        reverse("gallery:application-new"),
+        {"name": "Hosted", "backend": "baidu", "services": ["same_hq"], "qps_tier": "free"},
+    )
+    assert response.status_code == 400
+    for field in ("app_id", "api_key", "secret_key"):
+        assert response.context["form"].errors[field]
+    assert not Application.objects.exists()
+
+
+def test_a_baidu_application_is_checked_against_the_token_endpoint(owner_client, baidu):
+    response = owner_client.post(
+        reverse("gallery:application-new"),
+        {
+            "name": "Hosted",
+            "backend": "baidu",
+            "services": ["same_hq"],
+            "qps_tier": "free",
+            "app_id": "123",
+            "api_key": baidu.api_key,
+            "secret_key": baidu.secret_key,
+        },
+    )
+    application = Application.objects.get(name="Hosted")
+    assert response.status_code == 302
+    assert application.auth_mode == "token" and application.qps == 2
+    assert application.base_url == "https://aip.baidubce.com"
+
+
+def test_wrong_baidu_keys_show_the_wire_error(owner_client, baidu, monkeypatch):
+    monkeypatch.setitem(fakebaidu.ERRORS, 14, "IAM Certification failed")
+    baidu.fail("same_hq", "search", 14)  # the signed probe after the token was refused
+    response = owner_client.post(
+        reverse("gallery:application-new"),
+        {
+            "name": "Hosted",
+            "backend": "baidu",
+            "services": ["same_hq"],
+            "qps_tier": "paid",
+            "app_id": "123",
+            "api_key": "wrong",
+            "secret_key": "wrong",
+        },
+    )
+    assert response.status_code == 400
+    assert "The API Key or Secret Key is wrong (14 IAM Certification failed)." in (
+        response.content.decode()
+    )
+    assert not Application.objects.exists()
+
+
+def test_test_connection_reports_success_and_the_auth_mode(owner_client, baidu):
+    response = owner_client.post(
+        reverse("gallery:application-test"),
+        {"api_key": baidu.api_key, "secret_key": baidu.secret_key},
+    )
+    assert response.json() == {
+        "ok": True,
+        "auth_mode": "token",
+        "message": "Connected: Access token.",
+    }
+
+
+def test_test_connection_shows_the_real_wire_error(owner_client, baidu, monkeypatch):
+    # Refused credentials: the client makes one signed probe; the fake answers it with 14.
+    monkeypatch.setitem(fakebaidu.ERRORS, 14, "IAM Certification failed")
+    baidu.fail("same_hq", "search", 14)
+    response = owner_client.post(
+        reverse("gallery:application-test"), {"api_key": "nope", "secret_key": "nope"}
+    )
+    data = response.json()
+    assert data["ok"] is False and data["code"] == "14"
+    assert data["message"] == "IAM Certification failed"
+    assert "Check the API Key and Secret Key" in data["explanation"]
+
+
+def test_test_connection_needs_the_keys_and_a_post(owner_client):
+    assert owner_client.post(reverse("gallery:application-test"), {}).status_code == 400
+    assert owner_client.get(reverse("gallery:application-test")).status_code == 405
+
+
+def test_detail_shows_one_card_per_service_and_members(owner_client, application, library):
+    page = owner_client.get(reverse("gallery:application", args=[application.pk])).content.decode()
+    for service in ("same_hq", "similar", "product", "picturebook", "materiel"):
+        assert f'id="svc-{service}"' in page
+    assert "Manage library" in page and "Register library" in page
+    assert "Expand capacity" in page
+    for name in ("owner", "editor", "viewer"):
+        assert f'<td data-label="User">{name}</td>' in page
+
+
+def test_an_outsider_gets_404_everywhere_under_an_application(client, personas, application):
+    client.force_login(personas["outsider"])
+    for name in ("gallery:application", "gallery:activity", "gallery:usage"):
+        assert client.get(reverse(name, args=[application.pk])).status_code == 404
+    for name in ("gallery:application-reveal", "gallery:member-add", "gallery:library-new"):
+        assert client.post(reverse(name, args=[application.pk])).status_code == 404
+
+
+def test_only_an_owner_may_reveal_the_secret_and_it_is_logged(client, personas, application):
+    url = reverse("gallery:application-reveal", args=[application.pk])
+    for name in ("editor", "viewer"):
+        client.force_login(personas[name])
+        assert client.post(url).status_code == 403
+        page = client.get(reverse("gallery:application", args=[application.pk])).content.decode()
+        assert application.secret_key not in page and "Reveal" not in page
+    client.force_login(personas["owner"])
+    assert client.get(url).status_code == 405
+    response = client.post(url, HTTP_ACCEPT="application/json")
+    assert response.json() == {"secret_key": application.secret_key}
+    assert response["Cache-Control"] == "no-store"
+    page = client.post(url).content.decode()
+    assert application.secret_key in page
+    assert Activity.objects.filter(verb="application.reveal_secret").count() == 2
+
+
+def test_rotating_a_builtin_secret_asks_first_then_issues_a_new_key(owner_client):
+    create_builtin(owner_client)
+    application = Application.objects.get()
+    old = application.secret_key
+    url = reverse("gallery:application-rotate", args=[application.pk])
+    assert "Rotate the Secret Key?" in owner_client.get(url).content.decode()
+    application.refresh_from_db()
+    assert application.secret_key == old
+    response = owner_client.post(url)
+    application.refresh_from_db()
+    assert response.status_code == 302 and application.secret_key != old
+    assert EngineApp.objects.get(app_id=application.app_id).secret_key == application.secret_key
+    assert application.secret_key in owner_client.get(response["Location"]).content.decode()
+    assert Activity.objects.filter(verb="application.rotate_secret").exists()
+
+
+def test_a_baidu_secret_is_not_rotated_here(owner_client, application):
+    url = reverse("gallery:application-rotate", args=[application.pk])
+    assert owner_client.post(url).status_code == 404
+
+
+def test_an_editor_cannot_rotate(client, personas):
+    client.force_login(personas["owner"])
+    create_builtin(client)
+    application = Application.objects.get()
+    Membership.objects.create(user=personas["editor"], application=application, role="editor")
+    client.force_login(personas["editor"])
+    url = reverse("gallery:application-rotate", args=[application.pk])
+    assert client.post(url).status_code == 403
+
+
+def test_an_owner_adds_changes_and_removes_members(owner_client, personas, application):
+    url = reverse("gallery:member-add", args=[application.pk])
+    response = owner_client.post(url, {"username": "outsider", "role": "editor"})
+    assert response.status_code == 302
+    assert Membership.objects.get(user=personas["outsider"]).role == "editor"
+    role_url = reverse("gallery:member-role", args=[application.pk, personas["outsider"].pk])
+    owner_client.post(role_url, {"role": "viewer"})
+    assert Membership.objects.get(user=personas["outsider"]).role == "viewer"
+    remove = reverse("gallery:member-remove", args=[application.pk, personas["outsider"].pk])
+    owner_client.post(remove)
+    assert not Membership.objects.filter(user=personas["outsider"]).exists()
+    verbs = list(Activity.objects.values_list("verb", flat=True))
+    assert verbs.count("member.set") == 2 and "member.remove" in verbs
+
+
+def test_an_unknown_user_is_explained_beside_the_field(owner_client, application):
+    response = owner_client.post(
+        reverse("gallery:member-add", args=[application.pk]),
+        {"username": "nobody", "role": "viewer"},
+    )
+    assert response.status_code == 400
+    assert "There is no user with that name." in response.content.decode()
+
+
+def test_the_last_owner_stays(owner_client, personas, application):
+    remove = reverse("gallery:member-remove", args=[application.pk, personas["owner"].pk])
+    response = owner_client.post(remove, follow=True)
+    assert "at least one owner" in response.content.decode()
+    assert Membership.objects.filter(user=personas["owner"], role="owner").exists()
+    role_url = reverse("gallery:member-role", args=[application.pk, personas["owner"].pk])
+    owner_client.post(role_url, {"role": "viewer"})
+    assert Membership.objects.get(user=personas["owner"]).role == "owner"
+
+
+def test_an_editor_cannot_manage_members(client, personas, application):
+    client.force_login(personas["editor"])
+    url = reverse("gallery:member-add", args=[application.pk])
+    assert client.post(url, {"username": "outsider", "role": "owner"}).status_code == 403
+    assert not Membership.objects.filter(user=personas["outsider"]).exists()
+
+
+def test_a_builtin_library_is_created_at_once(owner_client):
+    create_builtin(owner_client)
+    application = Application.objects.get()
+    response = owner_client.post(
+        reverse("gallery:library-new", args=[application.pk]),
+        {"service": "same_hq", "capacity": "1000"},
+    )
+    library = Library.objects.get()
+    assert response["Location"] == reverse("gallery:library", args=[library.pk])
+    assert library.capacity == 1000 and library.registered
+    assert EngineLibrary.objects.get(app__app_id=application.app_id).capacity == 1000
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"service": "same_hq", "capacity": "0"}, "greater than or equal to 1"),
+        ({"service": "same_hq", "capacity": "many"}, "Enter a whole number."),
+        ({"service": "ocr", "capacity": "10"}, "Select a valid choice"),
+    ],
+)
+def test_bad_library_input_is_explained(owner_client, data, message):
+    create_builtin(owner_client)
+    application = Application.objects.get()
+    response = owner_client.post(reverse("gallery:library-new", args=[application.pk]), data)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Library.objects.exists() and not EngineLibrary.objects.exists()
+
+
+def test_a_second_library_for_a_service_is_refused(owner_client, library):
+    response = owner_client.post(
+        reverse("gallery:library-new", args=[library.application_id]),
+        {"service": "same_hq", "capacity": "500000"},
+    )
+    assert response.status_code == 400
+    assert "already has that library" in response.content.decode()
+
+
+def test_a_baidu_library_is_registered_after_a_probe(owner_client, application, baidu):
+    response = owner_client.post(
+        reverse("gallery:library-new", args=[application.pk]),
+        {"service": "similar", "capacity": "500000"},
+    )
+    assert response.status_code == 302
+    assert Library.objects.get(service="similar").registered
+    assert baidu.calls[-1][:2] == ("similar", "search")
+
+
+def test_a_baidu_library_not_created_yet_is_explained(
+    owner_client, application, baidu, monkeypatch
+):
+    monkeypatch.setitem(fakebaidu.ERRORS, 216017, "not initialized")
+    baidu.fail("similar", "search", 216017)
+    response = owner_client.post(
+        reverse("gallery:library-new", args=[application.pk]),
+        {"service": "similar", "capacity": "500000"},
+    )
+    assert response.status_code == 400
+    assert "216017" in response.content.decode()
+    assert "Baidu&#x27;s console" in response.content.decode()
+    assert not Library.objects.filter(service="similar").exists()
+
+
+def test_capacity_grows_by_at_most_500000_per_step(owner_client):
+    create_builtin(owner_client)
+    application = Application.objects.get()
+    owner_client.post(
+        reverse("gallery:library-new", args=[application.pk]),
+        {"service": "same_hq", "capacity": "500000"},
+    )
+    library = Library.objects.get()
+    url = reverse("gallery:library-capacity", args=[library.pk])
+    too_far = owner_client.post(url, {"capacity": "1000001"})
+    assert too_far.status_code == 400 and "at most 500,000 per step" in too_far.content.decode()
+    lower = owner_client.post(url, {"capacity": "400000"})
+    assert lower.status_code == 400 and "must be more than 500000" in lower.content.decode()
+    assert owner_client.post(url, {"capacity": "1000000"}).status_code == 302
+    library.refresh_from_db()
+    assert library.capacity == 1_000_000
+    assert EngineLibrary.objects.get().capacity == 1_000_000
+
+
+def test_an_editor_cannot_create_libraries_or_expand_them(client, personas, application, library):
+    client.force_login(personas["editor"])
+    assert (
+        client.post(
+            reverse("gallery:library-new", args=[application.pk]),
+            {"service": "similar", "capacity": "10"},
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse("gallery:library-capacity", args=[library.pk]), {"capacity": "600000"}
+        ).status_code
+        == 403
+    )
