@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-test lint unit integration conformance services photos
+.PHONY: run test install install-test lint unit integration conformance browser services system bench-listing
 
 run: install
 	$(PY) manage.py serve
 
-test: install-test services photos lint unit integration conformance
+test: install-test services system lint unit integration conformance browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,9 @@ install-test: $(VENV)/bin/python
 services:
 	bash scripts/services
 
-photos:
-	bash scripts/photos
+# Debian packages the tests use: photographs, Chromium and its driver, fonts for CJK pages.
+system:
+	bash scripts/system
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -45,6 +46,12 @@ integration:
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/tuku REDIS_URL=redis://127.0.0.1:6379/7 \
 	TUKU_DATA_DIR=$(IT_DATA) TUKU_ENGINE_URL=http://127.0.0.1:8765 \
 	$(PY) -m pytest tests/integration -m integration -q
+
+browser:
+	$(PY) -m pytest tests/browser -m browser -q
+
+bench-listing:
+	$(PY) bench/listing.py
 
 conformance:
 	TUKU_REQUIRE_PHOTOS=1 $(PY) -m pytest tests/conformance -m conformance -q
