@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from gallery.models import ROLE_RANK, Application, Image, Library, Membership, Role
+from gallery.models import ROLE_RANK, Application, Batch, Image, Library, Membership, Role
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -73,3 +73,22 @@ def get_image(user: Any, image_id: int, role: Role = Role.VIEWER) -> Image:
         raise Http404
     require_role(user, image.library.application, role)
     return image
+
+
+def get_batch(user: Any, batch_id: int, role: Role = Role.VIEWER) -> Batch:
+    batch = Batch.objects.select_related("library__application").filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404
+    require_role(user, batch.library.application, role)
+    return batch
+
+
+def editable_libraries(user: Any, service: str) -> QuerySet[Library]:
+    """Libraries of one service on applications where the user may upload."""
+    libraries = Library.objects.filter(service=service).select_related("application")
+    if user.is_superuser:
+        return libraries
+    return libraries.filter(
+        application__memberships__user=user,
+        application__memberships__role__in=[Role.EDITOR, Role.OWNER],
+    )

@@ -178,6 +178,58 @@ class ApplicationForm(forms.Form):
         return _TIER_QPS[tier]
 
 
+class ApplicationEditForm(forms.Form):
+    """Enabled services and QPS tier of an existing application (console spec §2.1)."""
+
+    services = forms.MultipleChoiceField(
+        label=_("Services"),
+        choices=Service.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Tick at least one service.")},
+    )
+    qps_tier = forms.ChoiceField(label=_("QPS tier"), choices=QPS_TIERS)
+    qps_custom = forms.IntegerField(
+        label=_("Custom QPS"), required=False, min_value=1, max_value=10_000
+    )
+
+    @classmethod
+    def for_application(cls, application: Application, data: Any = None) -> ApplicationEditForm:
+        qps = application.qps
+        tier = {10: "paid", 2: "free", 0: "unlimited"}.get(qps, "custom")
+        initial = {
+            "services": application.services,
+            "qps_tier": tier,
+            "qps_custom": qps if tier == "custom" else None,
+        }
+        return cls(data, initial=initial)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("qps_tier") == "custom" and not data.get("qps_custom"):
+            self.add_error("qps_custom", _("Enter the custom QPS limit."))
+        return data
+
+    @property
+    def qps(self) -> int:
+        tier = self.cleaned_data["qps_tier"]
+        if tier == "custom":
+            return int(self.cleaned_data.get("qps_custom") or 10)
+        return _TIER_QPS[tier]
+
+
+class ClearForm(forms.Form):
+    confirm = forms.CharField(label=_("Library name"), max_length=300)
+
+
+class CopyForm(forms.Form):
+    target = forms.ModelChoiceField(label=_("Copy to"), queryset=Library.objects.none())
+
+    def __init__(self, *args: Any, choices: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = choices  # type: ignore[attr-defined]
+        self.fields["target"].label_from_instance = str  # type: ignore[attr-defined]
+
+
 class CredentialsForm(forms.Form):
     """The fields the "test connection" button sends."""
 

@@ -118,6 +118,8 @@ class Library(models.Model):
     # Baidu libraries are created in Baidu's console; Tuku records that it saw one answer.
     registered = models.BooleanField(default=False)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Built-in libraries: the last engine change-log number mirrored (console spec §2.4).
+    engine_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -141,6 +143,74 @@ class Library(models.Model):
     @property
     def uses_class_ids(self) -> bool:
         return self.service == Service.PRODUCT
+
+    @property
+    def confirm_name(self) -> str:
+        """What the user types to confirm clearing the library (console spec §3.9)."""
+        return f"{self.application.name}/{self.service}"
+
+
+class Batch(models.Model):
+    """A background job over many rows: upload, re-push, copy or clear (console spec §3.5, §3.9,
+    §3.13). Its items are the image rows pointing at it (a row belongs to the last job that
+    pushed it) plus `problems`, the inputs that never became a row (bad file, failed download).
+    """
+
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", _("Batch upload")
+        REPUSH = "repush", _("Re-push library")
+        COPY = "copy", _("Copy library")
+        CLEAR = "clear", _("Clear library")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+        FULL = "full", _("Stopped: library full")
+
+    library = models.ForeignKey("Library", on_delete=models.CASCADE, related_name="batches")
+    # Copy: the library the rows come from.
+    source_library = models.ForeignKey(
+        "Library", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.UPLOAD)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Inputs still to be turned into rows by a task: URLs to download (upload), or the last
+    # source row copied (copy), so that a redelivered task resumes where it stopped.
+    urls = models.JSONField(default=list, blank=True)
+    cursor = models.BigIntegerField(default=0)
+    # True while inputs may still arrive: the browser is posting files, or a task is fetching
+    # URLs or copying rows. The job is done when nothing is feeding and no row is in flight.
+    feeding = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(default=0)
+    # [{"name": ..., "code": ..., "message": ..., "duplicate": image id or None}]
+    problems = models.JSONField(default=list, blank=True)
+    brief = models.CharField(max_length=BRIEF_MAX_BYTES, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "done", "cancelled", "full"]),
+                name="batch_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def running(self) -> bool:
+        return self.status == self.Status.RUNNING
 
 
 class ImageStatus(models.TextChoices):
@@ -206,6 +276,9 @@ class Image(models.Model):
     pending_update = models.JSONField(null=True, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,7 +18,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from gallery.models import Activity, ApiCall, Application, Image, ImageStatus, Library
+from gallery.models import Activity, ApiCall, Application, Batch, Image, ImageStatus, Library
 
 PAGE_SIZE = 48
 LISTED = ~Q(status=ImageStatus.DELETED)
@@ -330,3 +330,36 @@ def application_usage(application: Application, *, days: int = 30) -> Usage:
         total=total,
         failed=sum(n for _code, _msg, n in errors),
     )
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    settled: int
+    counts: dict[str, int]
+    rows: list[Image]
+    problems: list[dict[str, Any]]
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.settled / self.total)) if self.total else 100
+
+
+def batch_progress(batch: Batch, limit: int = 1000) -> BatchProgress:
+    """Where a job stands: rows per state, each row's result, and the inputs refused."""
+    if batch.kind == Batch.Kind.CLEAR:
+        left = batch.library.images.exclude(status=ImageStatus.DELETED).count()
+        total = max(batch.total, left)
+        return BatchProgress(total, total - left, {"left": left}, [], [])
+    counts = dict(batch.images.values_list("status").annotate(n=Count("id")).order_by())
+    problems = list(batch.problems)
+    in_flight = counts.get(ImageStatus.PENDING, 0) + counts.get(ImageStatus.INDEXING, 0)
+    rows_total = sum(counts.values())
+    total = max(batch.total, rows_total + len(problems))
+    rows = list(batch.images.select_related("duplicate_of").order_by("pk")[:limit])
+    settled = rows_total - in_flight + len(problems)
+    return BatchProgress(total, settled, counts, rows, problems)
+
+
+def library_batches(library: Library, limit: int = 10) -> QuerySet[Batch]:
+    return Batch.objects.filter(library=library).order_by("-created_at", "-id")[:limit]

@@ -14,14 +14,15 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image as PILImage
@@ -35,6 +36,7 @@ from gallery.models import (
     TAG_MIN,
     Activity,
     Application,
+    Batch,
     Image,
     ImageSource,
     ImageStatus,
@@ -51,6 +53,10 @@ LIVE = ~Q(status__in=[ImageStatus.DELETING, ImageStatus.DELETED])
 DELETE_CHUNK = 100
 # A hit this close to 1.0 for the very bytes we tried to add is that same image.
 SAME_IMAGE_SCORE = 0.99
+
+
+class LibraryFull(ValidationError):
+    """The library holds as many images as its capacity (the wire's 19)."""
 
 
 class DuplicateImage(Exception):
@@ -308,8 +314,10 @@ def image_upload(
     labels: Labels = Labels(),
     source_kind: str = ImageSource.UPLOAD,
     source: str = "",
+    batch: Batch | None = None,
 ) -> Image:
-    """Check, store and queue one image. Raises ImageInvalid, ValidationError or DuplicateImage."""
+    """Check, store and queue one image. Raises ImageInvalid, ValidationError (LibraryFull) or
+    DuplicateImage."""
     facts = images.inspect(data, library.service)
     brief = clean_brief(brief or images.brief_from_filename(filename))
     labels = labels.clean(library)
@@ -317,7 +325,7 @@ def image_upload(
     if existing is not None:
         raise DuplicateImage(existing)
     if library.images.filter(LIVE).count() >= library.capacity:
-        raise ValidationError(
+        raise LibraryFull(
             _("The library is full (%(n)d images). Expand its capacity first.")
             % {"n": library.capacity}
         )
@@ -333,6 +341,7 @@ def image_upload(
         source_kind=source_kind,
         uploaded_by=actor if actor and actor.is_authenticated else None,
         status=ImageStatus.PENDING,
+        batch=batch,
     )
     labels.apply(image)
     # The original is kept before any remote call; the row follows the files, and if it cannot
@@ -547,6 +556,14 @@ def _finish_add(
 ) -> None:
     with transaction.atomic():
         row = Image.objects.select_for_update().select_related("library").get(pk=image_id)
+        if cont_sign is not None and cont_sign != row.cont_sign:
+            # The listing may have mirrored our own add as an API image meanwhile (§2.4).
+            twin_files: list[str] = []
+            for twin in row.library.images.filter(
+                LIVE, cont_sign=cont_sign, source_kind=ImageSource.API
+            ).exclude(pk=row.pk):
+                twin_files += _tombstone(twin)
+            transaction.on_commit(lambda: _remove_files(*twin_files))
         if cont_sign is not None:
             row.cont_sign = cont_sign
         if row.status == ImageStatus.INDEXING:
@@ -566,11 +583,29 @@ def _finish_add(
         row.save()
         row.library.last_activity_at = timezone.now()
         row.library.save(update_fields=["last_activity_at"])
+        if row.batch_id is not None:
+            if error is not None and error.error_code == 19:
+                _batch_stop_full(row.batch_id)
+            batch_settle(batch_id=row.batch_id)
 
 
 def _link_existing(row: Image, data: bytes) -> None:
     """The backend says it holds these bytes already (216681). Find out as whose image."""
     library = row.library
+    labels = Labels.of(row)
+    if row.cont_sign:
+        # A re-push of a row the backend still holds (§3.13): sync brief and labels by image
+        # and keep the known cont_sign.
+        client_for(library.application).update(
+            library.service,
+            image=data,
+            brief=row.brief,
+            tags=labels.tags or None,
+            class_id1=labels.class_id1,
+            class_id2=labels.class_id2,
+        )
+        _finish_add(row.pk, cont_sign=row.cont_sign)
+        return
     sibling = (
         library.images.filter(LIVE, sha256=row.sha256, cont_sign__isnull=False)
         .exclude(pk=row.pk)
@@ -593,7 +628,6 @@ def _link_existing(row: Image, data: bytes) -> None:
     if holder is not None:
         _finish_add(row.pk, error=exists, duplicate_of=holder)
         return
-    labels = Labels.of(row)
     client.update(
         library.service,
         cont_sign=hit.cont_sign,
@@ -690,6 +724,10 @@ def images_remove(*, image_ids: Sequence[int]) -> None:
         ):
             files += _tombstone(row)
         transaction.on_commit(lambda: _remove_files(*files))
+    for batch_id in Batch.objects.filter(
+        library=library, kind=Batch.Kind.CLEAR, status=Batch.Status.RUNNING
+    ).values_list("pk", flat=True):
+        batch_settle(batch_id=batch_id)
 
 
 def _ignore_gone(call: Callable[[], None]) -> None:
@@ -727,7 +765,31 @@ def images_sweep() -> dict[str, int]:
     for pk in updates:
         _dispatch(tasks.image_update, pk)
     Image.objects.filter(pk__in=adds + deletes).update(status_changed_at=timezone.now())
-    return {"adds": len(adds), "deletes": len(deletes), "updates": len(updates)}
+    jobs = _jobs_sweep(stale)
+    return {"adds": len(adds), "deletes": len(deletes), "updates": len(updates), "jobs": jobs}
+
+
+def _jobs_sweep(stale: Any) -> int:
+    """Resume jobs whose task was lost; close upload batches whose page went away."""
+    from gallery import tasks
+
+    task_of = {
+        Batch.Kind.UPLOAD: tasks.batch_fetch,
+        Batch.Kind.COPY: tasks.batch_copy,
+        Batch.Kind.CLEAR: tasks.library_clear,
+    }
+    n = 0
+    for batch in Batch.objects.filter(status=Batch.Status.RUNNING, updated_at__lt=stale)[:100]:
+        upload = batch.kind == Batch.Kind.UPLOAD
+        if (upload and batch.cursor < len(batch.urls)) or (not upload and batch.feeding):
+            _dispatch(task_of[Batch.Kind(batch.kind)], batch.pk)
+            n += 1
+        if batch.kind == Batch.Kind.UPLOAD and batch.feeding:
+            # The page that was posting files went away.
+            Batch.objects.filter(pk=batch.pk).update(feeding=False)
+        batch_settle(batch_id=batch.pk)
+        Batch.objects.filter(pk=batch.pk).update(updated_at=timezone.now())
+    return n
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -995,3 +1057,572 @@ def library_check(*, actor: Any, library: Library, data: bytes) -> CheckOutcome:
     top = live[0].hit.score if live else None
     verdict = "likely" if top is not None and top >= library.match_threshold else "not_found"
     return CheckOutcome(verdict, None, live, top, library.match_threshold)
+
+
+# --- jobs: batch upload, re-push, copy, clear (console spec §3.5, §3.9, §3.13) ----------------
+
+IN_FLIGHT = (ImageStatus.PENDING, ImageStatus.INDEXING)
+NOT_SENT_FULL = "not sent: the library is full"
+
+
+def _batch_labels(batch: Batch) -> Labels:
+    data = batch.labels or {}
+    return Labels(tuple(data.get("tags") or ()), data.get("class_id1"), data.get("class_id2"))
+
+
+def batch_create(
+    *,
+    actor: Any,
+    library: Library,
+    urls: Sequence[str] = (),
+    brief: str = "",
+    labels: Labels = Labels(),
+    files_follow: bool = True,
+) -> Batch:
+    """Start an upload batch. Files are then posted into it (`batch_add_file`) while
+    `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing."""
+    labels = labels.clean(library)
+    if brief:
+        clean_brief(brief)
+    urls = [u.strip() for u in urls if u.strip()]
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.UPLOAD,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            urls=urls,
+            total=len(urls),
+            brief=brief,
+            labels=labels.as_json(),
+            feeding=files_follow,
+        )
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb="batch.create",
+            obj=batch,
+            library=library.service,
+            urls=len(urls),
+        )
+        if urls:
+            _on_commit("batch_fetch", batch.pk)
+    return batch
+
+
+def _batch_problem(
+    batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
+) -> None:
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch.problems = [
+            *batch.problems,
+            {
+                "name": name[:300],
+                "code": code,
+                "message": message[:500],
+                "duplicate": duplicate.pk if duplicate is not None else None,
+            },
+        ]
+        batch.save(update_fields=["problems", "updated_at"])
+
+
+def _batch_item(batch: Batch, *, data: bytes, name: str, **kwargs: Any) -> Image | None:
+    """Turn one input into a row of the batch; a refusal becomes one of its problems."""
+    library = batch.library
+    try:
+        return image_upload(
+            actor=batch.created_by,
+            library=library,
+            data=data,
+            filename=name,
+            batch=batch,
+            **kwargs,
+        )
+    except images.ImageInvalid as exc:
+        _batch_problem(batch.pk, name, exc.code, exc.message)
+    except DuplicateImage as exc:
+        _batch_problem(
+            batch.pk, name, 216681, _("The same file (SHA-256) is already here."), exc.image
+        )
+    except LibraryFull as exc:
+        _batch_problem(batch.pk, name, 19, " ".join(exc.messages))
+        _batch_stop_full(batch.pk)
+    except ValidationError as exc:
+        _batch_problem(batch.pk, name, "", " ".join(exc.messages))
+    return None
+
+
+def batch_add_file(*, batch: Batch, data: bytes | None, filename: str) -> Image | None:
+    """One file posted into a running upload batch. `data` None: the file was over 3 MiB."""
+    Batch.objects.filter(pk=batch.pk).update(total=F("total") + 1)
+    batch.refresh_from_db()
+    name = filename or "image"
+    if batch.status != Batch.Status.RUNNING:
+        _batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
+        return None
+    if data is None:
+        _batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
+        return None
+    return _batch_item(
+        batch,
+        data=data,
+        name=name,
+        brief=batch.brief or None,
+        labels=_batch_labels(batch),
+    )
+
+
+def batch_close(*, batch: Batch) -> None:
+    """The browser has posted every file; the batch is done once its rows settle."""
+    Batch.objects.filter(pk=batch.pk, kind=Batch.Kind.UPLOAD).update(feeding=False)
+    batch_settle(batch_id=batch.pk)
+
+
+def batch_fetch(*, batch_id: int) -> None:
+    """Download the batch's URLs one by one (task side), resuming at `cursor`."""
+    from gallery import fetch
+
+    while True:
+        batch = Batch.objects.select_related("library__application").get(pk=batch_id)
+        if batch.status != Batch.Status.RUNNING or batch.cursor >= len(batch.urls):
+            break
+        position = batch.cursor
+        url = batch.urls[position]
+        try:
+            fetched = fetch.fetch(url)
+        except fetch.FetchError as exc:
+            _batch_problem(batch.pk, url, exc.code, f"{exc.error_msg}: {exc.detail}")
+        else:
+            _batch_item(
+                batch,
+                data=fetched.data,
+                name=fetched.filename,
+                brief=batch.brief or None,
+                labels=_batch_labels(batch),
+                source_kind=ImageSource.URL,
+                source=url[:1024],
+            )
+        # Only this task moves the cursor; a redelivered message resumes after the last URL.
+        Batch.objects.filter(pk=batch_id, cursor=position).update(cursor=position + 1)
+    batch_settle(batch_id=batch_id)
+
+
+def _batch_stop_full(batch_id: int) -> None:
+    """The backend said 19 (or the library is full here): send nothing more of this batch."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        if batch.status == Batch.Status.RUNNING:
+            batch.status = Batch.Status.FULL
+            batch.message = _(
+                "The library is full: the remaining images were not sent. Expand its capacity, "
+                "then retry the failed ones."
+            )
+            batch.finished_at = timezone.now()
+            batch.feeding = False
+            batch.save()
+        for row in Image.objects.select_for_update().filter(
+            batch_id=batch_id, status=ImageStatus.PENDING
+        ):
+            _set_status(row, ImageStatus.FAILED, BaiduError(19, NOT_SENT_FULL, retryable=False))
+            row.save()
+
+
+def batch_settle(*, batch_id: int) -> None:
+    """Mark a running batch done once nothing feeds it and none of its rows is in flight."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status != Batch.Status.RUNNING or batch.feeding:
+        return
+    if batch.kind == Batch.Kind.UPLOAD and batch.cursor < len(batch.urls):
+        return  # URLs still to download
+    if batch.kind == Batch.Kind.CLEAR:
+        busy = batch.library.images.exclude(status=ImageStatus.DELETED).exists()
+    else:
+        busy = batch.images.filter(status__in=IN_FLIGHT).exists()
+    if not busy:
+        Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING, feeding=False).update(
+            status=Batch.Status.DONE, finished_at=timezone.now()
+        )
+
+
+def batch_cancel(*, actor: Any, batch: Batch) -> int:
+    """Stop a batch: rows not sent yet go without a remote call. Returns how many."""
+    if batch.kind == Batch.Kind.CLEAR:
+        raise ValidationError(_("Clearing a library cannot be cancelled."))
+    files: list[str] = []
+    n = 0
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status != Batch.Status.RUNNING:
+            raise ValidationError(_("This batch is not running."))
+        locked.status = Batch.Status.CANCELLED
+        locked.feeding = False
+        locked.finished_at = timezone.now()
+        locked.save()
+        # A pending row's task has not started (it would hold the row's lock): it will find the
+        # row changed and stop. Rows already being sent finish on their own.
+        for row in Image.objects.select_for_update().filter(
+            batch_id=batch.pk, status=ImageStatus.PENDING
+        ):
+            n += 1
+            if locked.kind == Batch.Kind.REPUSH:
+                # The row existed before the job: put it back as it was, never delete it.
+                if row.cont_sign:
+                    _set_status(row, ImageStatus.INDEXED)
+                else:
+                    _set_status(row, ImageStatus.FAILED)
+                    row.error_msg = _("not sent: the re-push was cancelled")
+                row.save()
+            else:
+                files += _tombstone(row)
+        activity_record(
+            actor=actor,
+            application=batch.library.application,
+            verb="batch.cancel",
+            obj=locked,
+            not_sent=n,
+        )
+        transaction.on_commit(lambda: _remove_files(*files))
+    batch.refresh_from_db()
+    return n
+
+
+def batch_retry_failed(*, actor: Any, batch: Batch) -> int:
+    """Push the batch's failed rows again (not the ones that are duplicates of another row)."""
+    if batch.kind == Batch.Kind.CLEAR:
+        raise ValidationError(_("Clearing a library has nothing to retry."))
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        rows = list(
+            Image.objects.select_for_update().filter(
+                batch_id=batch.pk, status=ImageStatus.FAILED, duplicate_of__isnull=True
+            )
+        )
+        if not rows:
+            raise ValidationError(_("No failed image to retry."))
+        for row in rows:
+            _set_status(row, ImageStatus.PENDING)
+            row.save()
+            _on_commit("image_add", row.pk)
+        locked.status = Batch.Status.RUNNING
+        locked.message = ""
+        locked.finished_at = None
+        locked.save()
+        activity_record(
+            actor=actor,
+            application=batch.library.application,
+            verb="batch.retry",
+            obj=locked,
+            images=len(rows),
+        )
+    batch.refresh_from_db()
+    return len(rows)
+
+
+def library_repush(*, actor: Any, library: Library) -> Batch:
+    """Re-add every settled live row from its stored bytes (§3.13). Rows added through the API
+    have no original and are left as they are."""
+    with transaction.atomic():
+        rows = list(
+            library.images.select_for_update()
+            .filter(status__in=[ImageStatus.INDEXED, ImageStatus.FAILED])
+            .exclude(original="")
+            .order_by("pk")
+        )
+        if not rows:
+            raise ValidationError(_("This library has no image with a stored original to push."))
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.REPUSH,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            total=len(rows),
+        )
+        for row in rows:
+            _set_status(row, ImageStatus.PENDING)
+            row.batch = batch
+            row.duplicate_of = None
+            row.save()
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb="library.repush",
+            obj=library,
+            images=len(rows),
+        )
+        ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: _dispatch_adds(ids))
+    return batch
+
+
+def _dispatch_adds(ids: Sequence[int]) -> None:
+    from gallery import tasks
+
+    for pk in ids:
+        _dispatch(tasks.image_add, pk)
+
+
+def library_copy(*, actor: Any, source: Library, target: Library) -> Batch:
+    """Copy the live rows with their originals into another library of the same service and
+    push them (§3.13). Rows are made by a task, resumable at `cursor`."""
+    if target.pk == source.pk:
+        raise ValidationError({"target": _("Choose another library.")})
+    if target.service != source.service:
+        raise ValidationError({"target": _("Copies go to a library of the same service only.")})
+    total = source.images.filter(LIVE).exclude(original="").count()
+    if not total:
+        raise ValidationError(_("This library has no image with a stored original to copy."))
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=target,
+            source_library=source,
+            kind=Batch.Kind.COPY,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            total=total,
+            feeding=True,
+        )
+        activity_record(
+            actor=actor,
+            application=target.application,
+            verb="library.copy",
+            obj=batch,
+            source=str(source),
+            images=total,
+        )
+        _on_commit("batch_copy", batch.pk)
+    return batch
+
+
+def batch_copy(*, batch_id: int, chunk: int = 50) -> None:
+    """Task side of a copy: make the target rows in chunks, resuming after `cursor`."""
+    while True:
+        batch = Batch.objects.select_related("library__application", "source_library").get(
+            pk=batch_id
+        )
+        source = batch.source_library
+        if batch.status != Batch.Status.RUNNING or source is None:
+            break
+        rows = list(
+            source.images.filter(LIVE, pk__gt=batch.cursor)
+            .exclude(original="")
+            .order_by("pk")[:chunk]
+        )
+        if not rows:
+            break
+        for row in rows:
+            if not Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING).exists():
+                break
+            try:
+                data = _read_original(row)
+            except OSError as exc:
+                _batch_problem(batch_id, row.brief, "internal", str(exc))
+            else:
+                _batch_item(
+                    batch,
+                    data=data,
+                    name=PurePosixPath(str(row.original.name)).name,
+                    brief=row.brief,
+                    labels=Labels.of(row),
+                    source_kind=row.source_kind,
+                    source=row.source,
+                )
+            Batch.objects.filter(pk=batch_id).update(cursor=row.pk)
+    Batch.objects.filter(pk=batch_id).update(feeding=False)
+    batch_settle(batch_id=batch_id)
+
+
+def library_clear(*, actor: Any, library: Library, confirm: str) -> Batch:
+    """Empty a library (§3.9); the work runs in a task with progress."""
+    if confirm.strip() != library.confirm_name:
+        raise ValidationError(
+            {"confirm": _("Type %(name)s to confirm.") % {"name": library.confirm_name}}
+        )
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.CLEAR,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            total=library.images.exclude(status=ImageStatus.DELETED).count(),
+            feeding=True,
+        )
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb="library.clear",
+            obj=library,
+            images=batch.total,
+        )
+        _on_commit("library_clear", batch.pk)
+    return batch
+
+
+def library_clear_run(*, batch_id: int, chunk: int = 500) -> None:
+    """Task side of clear. Built-in: the engine empties the library, then every row becomes a
+    tombstone. Baidu: every known row is deleted through the usual path, ≤ 100 per call."""
+    batch = Batch.objects.select_related("library__application").get(pk=batch_id)
+    if batch.status != Batch.Status.RUNNING:
+        return
+    library = batch.library
+    application = library.application
+    if application.backend == Application.Backend.BUILTIN:
+        from engine.services import engine_library_clear
+
+        engine_library_clear(app_id=application.app_id, service=library.service)
+        while True:
+            files: list[str] = []
+            with transaction.atomic():
+                rows = list(
+                    Image.objects.select_for_update()
+                    .filter(library=library)
+                    .exclude(status=ImageStatus.DELETED)[:chunk]
+                )
+                for row in rows:
+                    files += _tombstone(row)
+            _remove_files(*files)
+            if len(rows) < chunk:
+                break
+    else:
+        last = 0
+        while True:
+            rows = list(
+                library.images.filter(pk__gt=last)
+                .exclude(status__in=[ImageStatus.DELETED, ImageStatus.DELETING])
+                .order_by("pk")[:chunk]
+            )
+            if not rows:
+                break
+            images_delete(actor=batch.created_by, images_=rows)
+            last = rows[-1].pk
+    Batch.objects.filter(pk=batch_id).update(feeding=False)
+    batch_settle(batch_id=batch_id)
+
+
+# --- applications: services and QPS (§2.1) ----------------------------------------------------
+
+
+def application_update(
+    *, actor: Any, application: Application, services: Sequence[str], qps: int
+) -> Application:
+    """Change the enabled services and the QPS tier. Built-in: the engine follows at once;
+    Baidu: recorded here (the services must also be ticked in Baidu's console)."""
+    chosen = sorted(set(services))
+    unknown = set(chosen) - set(Service.values)
+    if unknown:
+        raise ValidationError({"services": _("Unknown services: %s") % ", ".join(sorted(unknown))})
+    if not chosen:
+        raise ValidationError({"services": _("Tick at least one service.")})
+    if qps < 0:
+        raise ValidationError({"qps_custom": _("The QPS limit must be a positive number.")})
+    with transaction.atomic():
+        if application.backend == Application.Backend.BUILTIN:
+            from engine.services import engine_app_update
+
+            engine_app_update(app_id=application.app_id, services=chosen, qps=qps)
+        previous = {"services": application.services, "qps": application.qps}
+        application.services = chosen
+        application.qps = qps
+        application.save(update_fields=["services", "qps", "updated_at"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb="application.update",
+            obj=application,
+            previous=previous,
+            services=chosen,
+            qps=qps,
+        )
+    return application
+
+
+# --- built-in libraries: images added through the API (§2.4) ------------------------------------
+
+
+def library_sync_api(*, library: Library) -> dict[str, int]:
+    """Mirror what other clients did to a built-in library through the wire API: entries the
+    console does not know become rows (source "API", the engine's thumbnail, no original);
+    rows whose cont_sign the engine no longer holds become tombstones. Cheap when nothing
+    changed: one read of the engine library's sequence number."""
+    application = library.application
+    if application.backend != Application.Backend.BUILTIN:
+        return {"added": 0, "removed": 0}
+    from engine.services import (
+        EngineNotFoundError,
+        engine_library_cont_signs,
+        engine_library_entries_since,
+    )
+
+    added = removed = 0
+    try:
+        since = engine_library_entries_since(
+            app_id=application.app_id, service=library.service, after_seq=library.engine_seq
+        )
+    except EngineNotFoundError:
+        return {"added": 0, "removed": 0}
+    if since.seq == library.engine_seq and not since.entries:
+        return {"added": 0, "removed": 0}
+    signs = [e.cont_sign for e in since.entries]
+    hashes = [e.sha256 for e in since.entries]
+    known = set(
+        library.images.filter(cont_sign__in=signs)
+        .exclude(status=ImageStatus.DELETED)
+        .values_list("cont_sign", flat=True)
+    )
+    # Our own adds in flight: the engine has them before the task stores their cont_sign.
+    in_flight = set(
+        library.images.filter(status__in=IN_FLIGHT, sha256__in=hashes).values_list(
+            "sha256", flat=True
+        )
+    )
+    for entry in since.entries:
+        if entry.cont_sign in known or entry.sha256 in in_flight:
+            continue
+        _mirror_entry(library, entry)
+        known.add(entry.cont_sign)
+        added += 1
+    if since.removed:
+        # Rows first, then the engine's set: a row indexed meanwhile is in that set.
+        rows = dict(
+            library.images.filter(status=ImageStatus.INDEXED).values_list("cont_sign", "pk")
+        )
+        live = engine_library_cont_signs(app_id=application.app_id, service=library.service)
+        gone = [pk for sign, pk in rows.items() if sign not in live]
+        files: list[str] = []
+        with transaction.atomic():
+            for row in Image.objects.select_for_update().filter(
+                pk__in=gone, status=ImageStatus.INDEXED
+            ):
+                files += _tombstone(row)
+                removed += 1
+        _remove_files(*files)
+    Library.objects.filter(pk=library.pk).update(engine_seq=since.seq)
+    library.engine_seq = since.seq
+    return {"added": added, "removed": removed}
+
+
+def _mirror_entry(library: Library, entry: Any) -> Image | None:
+    labels = [*entry.tags, None, None]
+    image = Image(
+        library=library,
+        sha256=entry.sha256,
+        width=entry.width,
+        height=entry.height,
+        bytes=entry.byte_size,
+        format=entry.format,
+        brief=entry.brief[:BRIEF_MAX_BYTES],
+        source="API",
+        source_kind=ImageSource.API,
+        cont_sign=entry.cont_sign,
+        status=ImageStatus.INDEXED,
+        tag1=labels[0],
+        tag2=labels[1],
+        class_id1=entry.class_id1,
+        class_id2=entry.class_id2,
+    )
+    if entry.thumbnail:
+        image.thumbnail.save(f"{uuid.uuid4().hex}.jpg", ContentFile(entry.thumbnail), save=False)
+    try:
+        with transaction.atomic():
+            image.save()
+    except IntegrityError:
+        # Mirrored by a concurrent request, or stored by our own task meanwhile.
+        _remove_files(image.thumbnail.name)
+        return None
+    return image

@@ -77,3 +77,28 @@ def images_delete(self: Task, image_ids: list[int]) -> None:
 @shared_task(acks_late=True)
 def images_sweep() -> dict[str, int]:
     return services.images_sweep()
+
+
+def _job_give_up(batch_id: int) -> Any:
+    def give_up(exc: BaiduError) -> None:
+        log.error("job %s gave up: %s %s", batch_id, exc.error_code, exc.error_msg)
+        services.Batch.objects.filter(pk=batch_id).update(
+            feeding=False, message=f"{exc.error_code} {exc.error_msg}"[:300]
+        )
+
+    return give_up
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def batch_fetch(self: Task, batch_id: int) -> None:
+    _run(self, lambda: services.batch_fetch(batch_id=batch_id), _job_give_up(batch_id))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def batch_copy(self: Task, batch_id: int) -> None:
+    _run(self, lambda: services.batch_copy(batch_id=batch_id), _job_give_up(batch_id))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def library_clear(self: Task, batch_id: int) -> None:
+    _run(self, lambda: services.library_clear_run(batch_id=batch_id), _job_give_up(batch_id))

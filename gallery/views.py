@@ -41,10 +41,13 @@ from gallery import access, fetch, selectors, services
 from gallery.access import applications_for, get_application, get_image, get_library
 from gallery.explain import explained
 from gallery.forms import (
+    ApplicationEditForm,
     ApplicationForm,
     BulkForm,
     CapacityForm,
     CheckForm,
+    ClearForm,
+    CopyForm,
     CredentialsForm,
     ImageEditForm,
     LabelsForm,
@@ -541,6 +544,10 @@ def _library_header(library: Library) -> dict[str, Any]:
 @require_GET
 def library_detail(request: HttpRequest, library_id: int) -> HttpResponse:
     library = get_library(request.user, library_id)
+    try:
+        services.library_sync_api(library=library)
+    except Exception:  # the listing must open even when the engine's store is busy
+        log.exception("could not mirror API images of library %s", library.pk)
     form = ListingForm(request.GET or None, library=library)
     filters = _listing_filters(form) if request.GET else selectors.ListingFilter()
     data = form.cleaned_data if request.GET else {}
@@ -561,6 +568,7 @@ def library_detail(request: HttpRequest, library_id: int) -> HttpResponse:
         "search_form": SearchForm(library=library),
         "retag_form": LabelsForm(library=library),
         "statuses": [s for s in ImageStatus if s != ImageStatus.DELETED],
+        "batches": selectors.library_batches(library, 5),
         **_library_header(library),
     }
     return render(request, "gallery/library.html", context)
@@ -745,6 +753,7 @@ def library_upload(request: HttpRequest, library_id: int) -> HttpResponse:
         "form": form,
         "results": results,
         "recent": selectors.recent_uploads(library, request.user),
+        "batches": selectors.library_batches(library, 5),
         "check_form": CheckForm(),
         "max_bytes": MAX_BYTES,
     }
@@ -1061,3 +1070,240 @@ def image_file(request: HttpRequest, image_id: int, kind: str) -> HttpResponseBa
 
 def _format_type(fmt: str) -> str:
     return {"PNG": "image/png", "BMP": "image/bmp"}.get(fmt, "image/jpeg")
+
+
+# --- jobs: batch upload, re-push, copy, clear (console spec §3.5, §3.9, §3.13) -----------------
+
+
+def _problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "name": problem.get("name", ""),
+        "ok": False,
+        "error": explained(
+            problem.get("code") or "", problem.get("message", ""), service
+        ).as_json(),
+    }
+    if problem.get("duplicate"):
+        line["duplicate"] = {
+            "id": problem["duplicate"],
+            "url": reverse("gallery:image", args=[problem["duplicate"]]),
+            "brief": problem.get("name", ""),
+        }
+    return line
+
+
+@login_required
+@require_POST
+def batch_new(request: HttpRequest, library_id: int) -> HttpResponse:
+    """Start an upload batch: URLs go to a task at once; files, if any, are posted after."""
+    library = get_library(request.user, library_id, Role.EDITOR)
+    form = UploadForm(request.POST, library=library)
+    files = request.FILES.getlist("files")
+    follow = request.POST.get("files_follow") == "1"
+    if form.is_valid() and not (files or follow or form.cleaned_data["urls"]):
+        form.add_error(None, _("Choose at least one file or give a URL."))
+    batch = None
+    if form.is_valid():
+        try:
+            batch = services.batch_create(
+                actor=request.user,
+                library=library,
+                urls=form.cleaned_data["urls"],
+                brief=form.cleaned_data["brief"] if len(files) == 1 and follow is False else "",
+                labels=form.labels,
+                files_follow=follow or bool(files),
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+    if batch is None:
+        return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
+    for upload in files:
+        services.batch_add_file(batch=batch, data=_read_upload(upload), filename=upload.name or "")
+    if files and not follow:
+        services.batch_close(batch=batch)
+    url = reverse("gallery:batch", args=[batch.pk])
+    if not _wants_json(request):
+        return redirect(url)
+    return JsonResponse(
+        {
+            "ok": True,
+            "id": batch.pk,
+            "url": url,
+            "files_url": reverse("gallery:batch-files", args=[batch.pk]),
+            "close_url": reverse("gallery:batch-close", args=[batch.pk]),
+        }
+    )
+
+
+@login_required
+@require_POST
+def batch_files(request: HttpRequest, batch_id: int) -> JsonResponse:
+    """Files posted into a running upload batch, one result line each (as the upload page)."""
+    batch = access.get_batch(request.user, batch_id, Role.EDITOR)
+    if batch.kind != batch.Kind.UPLOAD:
+        raise Http404
+    service = batch.library.service
+    results = []
+    for upload in request.FILES.getlist("files"):
+        seen = len(batch.problems)
+        image = services.batch_add_file(
+            batch=batch, data=_read_upload(upload), filename=upload.name or ""
+        )
+        if image is not None:
+            results.append({"name": upload.name, "ok": True, "image": _image_json(image, service)})
+        else:
+            batch.refresh_from_db()
+            problem = batch.problems[seen] if len(batch.problems) > seen else {}
+            results.append(_problem_json(problem, service))
+    return JsonResponse({"ok": True, "results": results})
+
+
+@login_required
+@require_POST
+def batch_close(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = access.get_batch(request.user, batch_id, Role.EDITOR)
+    services.batch_close(batch=batch)
+    if _wants_json(request):
+        return JsonResponse({"ok": True})
+    return redirect("gallery:batch", batch.pk)
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = access.get_batch(request.user, batch_id)
+    services.batch_settle(batch_id=batch.pk)
+    batch.refresh_from_db()
+    library = batch.library
+    role = _role(request.user, library.application)
+    progress = selectors.batch_progress(batch)
+    context = {
+        "batch": batch,
+        "library": library,
+        "application": library.application,
+        "progress": progress,
+        "can_edit": _can(role, Role.EDITOR),
+        "failed": progress.counts.get(ImageStatus.FAILED, 0),
+        "problems": [_problem_json(p, library.service) for p in progress.problems],
+    }
+    if request.GET.get("fragment"):
+        return render(request, "gallery/_batch_progress.html", context)
+    return render(request, "gallery/batch.html", context)
+
+
+@login_required
+@require_POST
+def batch_cancel(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = access.get_batch(request.user, batch_id, Role.EDITOR)
+    try:
+        n = services.batch_cancel(actor=request.user, batch=batch)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Cancelled; %(n)d image(s) were not sent.") % {"n": n})
+    return redirect("gallery:batch", batch.pk)
+
+
+@login_required
+@require_POST
+def batch_retry(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = access.get_batch(request.user, batch_id, Role.EDITOR)
+    try:
+        n = services.batch_retry_failed(actor=request.user, batch=batch)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, _("%(n)d failed image(s) queued again.") % {"n": n})
+    return redirect("gallery:batch", batch.pk)
+
+
+@login_required
+def library_clear(request: HttpRequest, library_id: int) -> HttpResponse:
+    library = get_library(request.user, library_id, Role.EDITOR)
+    form = ClearForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            batch = services.library_clear(
+                actor=request.user, library=library, confirm=form.cleaned_data["confirm"]
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            return redirect("gallery:batch", batch.pk)
+    context = {
+        "library": library,
+        "application": library.application,
+        "form": form,
+        "builtin": library.application.backend == Application.Backend.BUILTIN,
+        "count": selectors.library_counts(library).total,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "gallery/library_clear.html", context, status=status)
+
+
+@login_required
+@require_POST
+def library_repush(request: HttpRequest, library_id: int) -> HttpResponse:
+    library = get_library(request.user, library_id, Role.EDITOR)
+    try:
+        batch = services.library_repush(actor=request.user, library=library)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("gallery:library", library.pk)
+    return redirect("gallery:batch", batch.pk)
+
+
+@login_required
+def library_copy(request: HttpRequest, library_id: int) -> HttpResponse:
+    library = get_library(request.user, library_id, Role.EDITOR)
+    choices = access.editable_libraries(request.user, library.service).exclude(pk=library.pk)
+    form = CopyForm(request.POST if request.method == "POST" else None, choices=choices)
+    if request.method == "POST" and form.is_valid():
+        try:
+            batch = services.library_copy(
+                actor=request.user, source=library, target=form.cleaned_data["target"]
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            return redirect("gallery:batch", batch.pk)
+    context = {"library": library, "application": library.application, "form": form}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "gallery/library_copy.html", context, status=status)
+
+
+@login_required
+def application_edit(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = get_application(request.user, application_id, Role.OWNER)
+    form = ApplicationEditForm.for_application(
+        application, request.POST if request.method == "POST" else None
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.application_update(
+                actor=request.user,
+                application=application,
+                services=form.cleaned_data["services"],
+                qps=form.qps,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            if application.backend == Application.Backend.BAIDU:
+                messages.warning(
+                    request,
+                    _(
+                        "Saved in Tuku. Tick the same services in Baidu's console "
+                        "(“edit application”) as well, or calls fail with 6."
+                    ),
+                )
+            else:
+                messages.success(request, _("Saved. The engine applies it at once."))
+            return redirect("gallery:application", application.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "gallery/application_edit.html",
+        {"application": application, "form": form},
+        status=status,
+    )

@@ -22,6 +22,7 @@ from requests.adapters import BaseAdapter
 
 ERRORS = {
     18: "Open api qps request limit reached",
+    19: "Open api total request limit reached",
     110: "Access token invalid or no longer valid",
     216100: "invalid param",
     216201: "image format error",

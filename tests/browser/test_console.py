@@ -117,7 +117,7 @@ def test_owner_uploads_searches_edits_and_deletes(
     driver.find_element(By.ID, "id_tags").send_keys("7")
     driver.find_element(By.ID, "id_urls").send_keys("http://127.0.0.1:9/private.jpg")
     driver.find_element(By.CSS_SELECTOR, "[data-upload-start]").click()
-    lines = len(photo_files) + 2
+    lines = len(photo_files) + 1  # the URL is downloaded by the server: see the batch page
 
     def settled(d: Any) -> bool:
         items = d.find_elements(By.CSS_SELECTOR, "[data-results] li.result")
@@ -128,9 +128,18 @@ def test_owner_uploads_searches_edits_and_deletes(
     wait(driver, 90).until(settled)
     results = driver.find_element(By.CSS_SELECTOR, "[data-results]").text
     assert "notes.txt" in results and "216201" in results
-    assert "private" in results and "282113" in results
     assert Image.objects.filter(library=same, status="indexed").count() == len(photo_files)
     shot(driver, "upload")
+    driver.find_element(By.CSS_SELECTOR, "[data-batch-link] a").click()
+    wait(driver, 30).until(
+        lambda d: "282113" in d.find_element(By.CSS_SELECTOR, "[data-batch-items]").text
+    )
+    batch_page = driver.find_element(By.CSS_SELECTOR, "[data-batch-items]").text
+    assert "private" in batch_page and "notes.txt" in batch_page and "216201" in batch_page
+    wait(driver, 30).until(
+        lambda d: "Done" in d.find_element(By.CSS_SELECTOR, "[data-batch-status]").text
+    )
+    shot(driver, "batch")
 
     # The listing.
     driver.get(f"{base}/libraries/{same.pk}/")

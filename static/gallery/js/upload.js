@@ -11,6 +11,9 @@
   var zone = form.querySelector("[data-dropzone]");
   var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
   var statusUrl = form.getAttribute("data-status-url");
+  var batchUrl = form.getAttribute("data-batch-url");
+  var batchLink = document.querySelector("[data-batch-link]");
+  var batch = null;    // the server-side job the files are posted into
   var queue = [];      // items waiting to be sent
   var watching = {};   // image id -> line, until settled
   var busy = false;
@@ -140,7 +143,7 @@
       if (item.file) body.append("files", item.file, item.file.name);
       else body.append("urls", item.url);
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action || window.location.href);
+      xhr.open("POST", batch ? batch.files_url : (form.action || window.location.href));
       xhr.setRequestHeader("Accept", "application/json");
       item.state.textContent = item.file ? t("sending") : t("downloading");
       xhr.upload.addEventListener("progress", function (event) {
@@ -171,6 +174,7 @@
       var item = queue.shift();
       if (!item) {
         busy = false;
+        if (batch) closeBatch();
         if (picked) picked.textContent = "";
         if (summary && !Object.keys(watching).length) summary.textContent = t("all_done");
         poll();
@@ -186,21 +190,49 @@
     next();
   }
 
+  function closeBatch() {
+    var body = new FormData();
+    body.append("csrfmiddlewaretoken", Tuku.csrf(form));
+    fetch(batch.close_url, { method: "POST", body: body, credentials: "same-origin", headers: { "Accept": "application/json" } });
+  }
+
+  // Several files, or any URL: a server-side batch job. URLs are downloaded by the server,
+  // so the page goes to the batch's own page for them; files are posted into the batch here.
+  function startBatch(urls) {
+    var body = new FormData();
+    common(body, false);
+    body.append("urls", urls.join("\n"));
+    body.append("files_follow", queue.length ? "1" : "0");
+    return fetch(batchUrl, { method: "POST", body: body, credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (!data.ok) { fieldErrors(data.errors || {}); return null; }
+        batch = data;
+        if (batchLink) {
+          batchLink.hidden = false;
+          batchLink.textContent = "";
+          batchLink.appendChild(Tuku.el("a", { href: data.url, "data-batch-url": "1", text: t("batch", "#" + data.id) }));
+        }
+        return data;
+      });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (busy) return;
-    var urls = form.querySelector("[name=urls]");
-    if (urls) {
-      urls.value.split(/\r?\n/).map(function (u) { return u.trim(); }).filter(Boolean).forEach(function (u) {
-        var item = line(u);
-        item.url = u;
-        queue.push(item);
-      });
-      urls.value = "";
-    }
-    if (!queue.length) { fieldErrors({ files: [{ message: t("nothing") }] }); return; }
+    var field = form.querySelector("[name=urls]");
+    var urls = field ? field.value.split(/\r?\n/).map(function (u) { return u.trim(); }).filter(Boolean) : [];
+    if (!queue.length && !urls.length) { fieldErrors({ files: [{ message: t("nothing") }] }); return; }
     fieldErrors({});
-    run();
+    if (queue.length === 1 && !urls.length) { batch = null; run(); return; }
+    busy = true;
+    startBatch(urls).then(function (data) {
+      busy = false;
+      if (!data) return;
+      if (field) field.value = "";
+      if (!queue.length) { window.location.href = data.url; return; }
+      run();
+    });
   });
 
   // Live status of accepted rows, and of the recent ones listed by the server.

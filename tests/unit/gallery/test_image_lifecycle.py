@@ -315,7 +315,7 @@ def test_sweeper_dispatches_rows_that_waited_too_long(
     with django_capture_on_commit_callbacks(execute=False):  # the broker "lost" the message
         image = upload(library, personas)
     settings.STALE_AFTER_SECONDS = 0
-    assert tasks.images_sweep.delay().get() == {"adds": 1, "deletes": 0, "updates": 0}
+    assert tasks.images_sweep.delay().get() == {"adds": 1, "deletes": 0, "updates": 0, "jobs": 0}
     image.refresh_from_db()
     assert image.status == ImageStatus.INDEXED
 
