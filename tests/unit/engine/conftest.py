@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from enginekit import App
 
 from engine import index, services
 from engine.models import SERVICES
+
+from .enginekit import App
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import cv2
 import numpy as np
+import pytest
 from django.test import Client
 from PIL import Image
 
@@ -47,7 +49,9 @@ def picture(seed: int, size: tuple[int, int] = (320, 240), fmt: str = "PNG") -> 
     return out.getvalue()
 
 
-def flat(size: tuple[int, int] = (200, 200), color: tuple[int, int, int] = (120, 130, 140)) -> bytes:
+def flat(
+    size: tuple[int, int] = (200, 200), color: tuple[int, int, int] = (120, 130, 140)
+) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, format="PNG")
     return out.getvalue()
@@ -120,3 +124,53 @@ def signed_headers(
         "HTTP_X_BCE_DATE": headers["x-bce-date"],
         "HTTP_AUTHORIZATION": headers["authorization"],
     }
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def store_entry(
+    library: Any,
+    vectors: np.ndarray,
+    *,
+    key: str,
+    tags: tuple[int, ...] | None = None,
+    class_ids: tuple[int | None, int | None] = (None, None),
+    brief: str | None = None,
+) -> str:
+    """Store an entry with chosen vectors through the store (bypassing the wire and the
+    model), so a test can place exact cosines. Returns its cont_sign."""
+    from engine import params, store
+    from engine.features import Decoded, Features
+
+    data = key.encode()
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    sign = params.cont_sign_of(data)
+    store.entry_add(
+        library=library,
+        data=data,
+        image=Decoded(format="PNG", width=8, height=8, rgb=rgb),
+        features=Features(vectors=np.atleast_2d(vectors), local=None),
+        brief=brief if brief is not None else key,
+        labels=store.Labels(tags=tags, class_id1=class_ids[0], class_id2=class_ids[1]),
+        cont_sign=sign,
+    )
+    return sign
+
+
+def at_cosine(query: np.ndarray, cosine: float, seed: int) -> np.ndarray:
+    """A unit vector whose cosine with the unit vector `query` is exactly `cosine`."""
+    rng = np.random.default_rng(seed)
+    other = rng.normal(size=query.shape).astype(np.float32)
+    other -= other.dot(query) * query
+    other = unit(other)
+    return unit(cosine * query + np.sqrt(max(0.0, 1 - cosine**2)) * other)
+
+
+def frozen_now(monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """Freeze the engine's notion of "now" (the auth module's clock)."""
+    moment = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    from engine import auth
+
+    monkeypatch.setattr(auth.timezone, "now", lambda: moment)

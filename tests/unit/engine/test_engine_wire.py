@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from enginekit import PATHS, App, assert_error, b64, flat, picture
 from PIL import Image
 
 from engine import services, views
 from engine.models import EngineEntry
+
+from .enginekit import PATHS, App, assert_error, b64, flat, picture
 
 pytestmark = pytest.mark.django_db
 
@@ -155,12 +156,8 @@ def test_empty_cont_sign_is_absent(app: App) -> None:
 
 
 def test_empty_image_still_counts_as_sent(app: App) -> None:
-    assert_error(
-        app.call("similar", "search", "image=&url=http%3A%2F%2Fx"), 216200, "empty image"
-    )
-    assert_error(
-        app.call("similar", "delete", "image=&cont_sign=1,2"), 216200, "empty image"
-    )
+    assert_error(app.call("similar", "search", "image=&url=http%3A%2F%2Fx"), 216200, "empty image")
+    assert_error(app.call("similar", "delete", "image=&cont_sign=1,2"), 216200, "empty image")
 
 
 def test_empty_url_is_282114(app: App) -> None:
@@ -243,13 +240,17 @@ def test_delete_cont_sign_format(app: App, value: str) -> None:
 
 def test_delete_batch_limit_is_282006(app: App) -> None:
     batch = ";".join(f"{i},{i}" for i in range(101))
-    assert_error(app.call("similar", "delete", {"cont_sign": batch}), 282006, "batch task limit reached")
+    assert_error(
+        app.call("similar", "delete", {"cont_sign": batch}), 282006, "batch task limit reached"
+    )
     batch = ";".join(f"{i},{i}" for i in range(100)) + ";;"
     assert_error(app.call("similar", "delete", {"cont_sign": batch}), 216680, "item not exist")
 
 
 def test_invalid_utf8_is_216100(app: App) -> None:
-    body = app.call("similar", "add", f"image={b64(IMAGE)}&brief=%FF%FE".replace("+", "%2B").replace("/", "%2F"))
+    body = app.call(
+        "similar", "add", f"image={b64(IMAGE)}&brief=%FF%FE".replace("+", "%2B").replace("/", "%2F")
+    )
     assert_error(body, 216100, "invalid param")
 
 
@@ -318,7 +319,9 @@ def test_gif_and_webp_are_216201(app: App) -> None:
 def test_jpeg_and_bmp_are_accepted(app: App) -> None:
     image = Image.open(io.BytesIO(IMAGE)).convert("RGB")
     for fmt in ("JPEG", "BMP"):
-        assert "cont_sign" in app.call("similar", "add", {"image": b64(encode(image, fmt)), "brief": fmt})
+        assert "cont_sign" in app.call(
+            "similar", "add", {"image": b64(encode(image, fmt)), "brief": fmt}
+        )
 
 
 def test_base64_over_4mib_is_216202(app: App) -> None:
@@ -368,7 +371,9 @@ def test_flat_image_is_216203_on_add_and_search(app: App) -> None:
 
 
 def test_flat_image_on_delete_is_216203_unless_stored(app: App) -> None:
-    assert_error(app.call("similar", "delete", {"image": b64(flat())}), 216203, "input image cannot handle")
+    assert_error(
+        app.call("similar", "delete", {"image": b64(flat())}), 216203, "input image cannot handle"
+    )
     assert_error(app.call("similar", "delete", {"image": b64(IMAGE)}), 216680, "item not exist")
 
 
@@ -376,7 +381,9 @@ def test_flat_image_on_delete_is_216203_unless_stored(app: App) -> None:
 
 
 def test_order_method_before_auth(client: Client) -> None:
-    assert_error(client.get(PATHS["similar"].format(op="add")).json(), 3, "Unsupported openapi method")
+    assert_error(
+        client.get(PATHS["similar"].format(op="add")).json(), 3, "Unsupported openapi method"
+    )
 
 
 def test_order_auth_before_service(make_app: Any) -> None:
@@ -403,7 +410,9 @@ def test_order_library_before_presence(make_app: Any) -> None:
 
 def test_order_selector_before_brief_presence_before_formats(app: App) -> None:
     assert_error(app.call("similar", "add", {"tags": "bad"}), 216101, "not enough param")
-    assert_error(app.call("similar", "add", {"image": "", "tags": "bad"}), 216101, "not enough param")
+    assert_error(
+        app.call("similar", "add", {"image": "", "tags": "bad"}), 216101, "not enough param"
+    )
     body = app.call("similar", "add", {"image": "", "brief": "x" * 300, "tags": "bad"})
     assert_error(body, 216100, "brief too long")
 
@@ -455,9 +464,17 @@ def test_url_is_ignored_when_image_is_sent(app: App) -> None:
 def test_order_image_before_extraction_before_library_state(app: App) -> None:
     app.call("similar", "add", {"image": b64(IMAGE), "brief": "x"})
     tiny = b64(picture(1, size=(20, 20)))
-    assert_error(app.call("similar", "add", {"image": tiny, "brief": "x"}), 216202, "image size error")
-    assert_error(app.call("similar", "add", {"image": b64(flat()), "brief": "x"}), 216203, "input image cannot handle")
-    assert_error(app.call("similar", "add", {"image": b64(IMAGE), "brief": "x"}), 216681, "item exist")
+    assert_error(
+        app.call("similar", "add", {"image": tiny, "brief": "x"}), 216202, "image size error"
+    )
+    assert_error(
+        app.call("similar", "add", {"image": b64(flat()), "brief": "x"}),
+        216203,
+        "input image cannot handle",
+    )
+    assert_error(
+        app.call("similar", "add", {"image": b64(IMAGE), "brief": "x"}), 216681, "item exist"
+    )
 
 
 def test_every_call_counts_toward_qps(make_app: Any) -> None:
@@ -467,3 +484,39 @@ def test_every_call_counts_toward_qps(make_app: Any) -> None:
     assert_error(app.call("similar", "add", {}), 18, "Open api qps request limit reached")
     # Counted per interface: search has its own window.
     assert_error(app.call("similar", "search", {}), 216101, "not enough param")
+
+
+def test_database_unavailable_is_2(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import OperationalError
+
+    def locked(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(views.store, "entry_add", locked)
+    body = app.call("similar", "add", {"image": b64(IMAGE), "brief": "x"})
+    assert_error(body, 2, "Service temporarily unavailable")
+
+
+def test_html_answers_from_django_become_wire_json(client: Client, settings: Any) -> None:
+    settings.MIDDLEWARE = ["engine.middleware.WireJsonMiddleware", *settings.MIDDLEWARE]
+    response = client.post(PATHS["similar"].format(op="add"), HTTP_HOST="not-allowed.example")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json;charset=utf-8"
+    assert_error(response.json(), 282000, "internal error")
+    response = client.get("/oauth/2.0/token", HTTP_HOST="not-allowed.example")
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": "HTTP 400"}
+    # Other paths are left alone.
+    assert client.get("/rest/2.0x", HTTP_HOST="not-allowed.example")["Content-Type"].startswith(
+        "text/html"
+    )
+
+
+def test_body_over_the_upload_limit_is_216202_after_the_library_check(
+    make_app: Any, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    app = make_app(("similar", "product"), libraries=("similar",))
+    big = {"image": "A" * 2000, "brief": "x"}
+    assert_error(app.call("product", "add", big), 216017, "not initialized")
+    assert_error(app.call("similar", "add", big), 216202, "image size error")

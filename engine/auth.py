@@ -1,0 +1,170 @@
+"""Authentication: access tokens (spec §4.1, §4.2) and bce-auth-v1 signatures (§4.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, quote_plus, unquote_plus
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from engine.errors import WireError
+from engine.models import EngineApp, EngineToken
+
+TOKEN_LIFETIME = 2_592_000  # seconds (30 days), the hosted value; the SDK caches by it
+# Expired tokens are kept this much longer so that they still answer 111, not 110.
+EXPIRED_KEPT = timedelta(days=30)
+CLOCK_SKEW = 300  # seconds a signature's timestamp may lie in the future (§4.3 step 3)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    refresh_token: str
+    session_key: str
+    session_secret: str
+    scope: str
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_issue(app: EngineApp) -> IssuedToken:
+    """Issue and persist a new token; earlier ones stay valid until they expire."""
+    now = timezone.now()
+    epoch = int(now.timestamp())
+    access = f"24.{secrets.token_hex(16)}.{TOKEN_LIFETIME}.{epoch}.{_digits(6)}-{app.app_id}"
+    refresh = f"25.{secrets.token_hex(16)}.315360000.{epoch}.{_digits(6)}-{app.app_id}"
+    EngineToken.objects.filter(expires_at__lt=now - EXPIRED_KEPT).delete()
+    EngineToken.objects.create(
+        app=app,
+        digest=digest(access),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=TOKEN_LIFETIME),
+    )
+    # Without brain_all_scope the official SDK signs every later call (§4.1, §11.5).
+    scope = "public" if app.signing_only else "public brain_all_scope"
+    return IssuedToken(
+        access_token=access,
+        refresh_token=refresh,
+        session_key=secrets.token_urlsafe(24),
+        session_secret=secrets.token_hex(16),
+        scope=scope,
+    )
+
+
+def _digits(n: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(n))
+
+
+def authenticate(request: HttpRequest) -> EngineApp:
+    """The application a wire call comes from, or WireError 100 / 110 / 111 / 14."""
+    if "access_token" in request.GET:  # method 1 wins even if a signature is also present
+        return _by_token(request.GET["access_token"])
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        raise WireError(100)
+    return _by_signature(request, header)
+
+
+def _by_token(token: str) -> EngineApp:
+    if not token:
+        raise WireError(100)
+    row = EngineToken.objects.select_related("app").filter(digest=digest(token)).first()
+    if row is None:
+        raise WireError(110)
+    if row.expires_at <= timezone.now():
+        raise WireError(111)
+    return row.app
+
+
+def _by_signature(request: HttpRequest, header: str) -> EngineApp:
+    parts = header.strip().split("/")
+    if len(parts) != 6 or parts[0] != "bce-auth-v1":
+        raise WireError(14)
+    _, access_key, timestamp, expiration, signed_headers, signature = parts
+    app = EngineApp.objects.filter(api_key=access_key).first() if access_key else None
+    if app is None:
+        raise WireError(14)
+    try:
+        signed_at = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        lifetime = int(expiration)
+    except ValueError:
+        raise WireError(14) from None
+    now = timezone.now().timestamp()
+    if not signed_at.timestamp() - CLOCK_SKEW <= now <= signed_at.timestamp() + lifetime:
+        raise WireError(14)
+
+    names = signed_headers.split(";")
+    hosts = _host_candidates(request.META.get("HTTP_HOST", ""))
+    for host in hosts:
+        headers = {}
+        for name in names:
+            value = host if name.strip().lower() == "host" else _header(request, name)
+            if value is None:
+                raise WireError(14)
+            headers[name] = value
+        expected = signature_for(
+            secret_key=app.secret_key,
+            auth_prefix=f"bce-auth-v1/{access_key}/{timestamp}/{expiration}",
+            method=request.method or "",
+            path=request.path,
+            query=request.META.get("QUERY_STRING", ""),
+            headers=headers,
+        )
+        if hmac.compare_digest(expected, signature):
+            return app
+    raise WireError(14)
+
+
+def _host_candidates(host: str) -> list[str]:
+    """Host as received, then without a port: the SDK signs the bare hostname, and a
+    reverse proxy may have put the port back (§4.3)."""
+    candidates = [host]
+    head, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and (not head.startswith("[") or head.endswith("]")):
+        candidates.append(head)
+        if head.startswith("[") and head.endswith("]"):
+            candidates.append(head[1:-1])  # the SDK sends urlparse().hostname: no brackets
+    return candidates
+
+
+def _header(request: HttpRequest, name: str) -> str | None:
+    key = name.strip().upper().replace("-", "_")
+    if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        return request.META.get(key)
+    return request.META.get("HTTP_" + key)
+
+
+def signature_for(
+    *,
+    secret_key: str,
+    auth_prefix: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+) -> str:
+    """The bce-auth-v1 signature exactly as the official Python SDK computes it (§4.3)."""
+    signing_key = hmac.new(secret_key.encode(), auth_prefix.encode(), hashlib.sha256).hexdigest()
+    pairs = []
+    for item in query.split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        pairs.append(
+            quote_plus(unquote_plus(key), safe="") + "=" + quote_plus(unquote_plus(value), safe="")
+        )
+    canonical_headers = sorted(
+        quote(name.strip(), safe="").lower() + ":" + quote(value.strip(), safe="")
+        for name, value in headers.items()
+    )
+    canonical = "\n".join(
+        [method.upper(), quote(path), "&".join(sorted(pairs)), "\n".join(canonical_headers)]
+    )
+    return hmac.new(signing_key.encode(), canonical.encode(), hashlib.sha256).hexdigest()

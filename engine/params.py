@@ -1,0 +1,200 @@
+"""Wire parameters: body parsing (spec §3.1) and the field rules of §5.
+
+Parsers raise WireError; the caller decides the order in which they run (§8.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from email.parser import BytesParser
+from email.policy import HTTP
+from urllib.parse import unquote_to_bytes
+
+from engine.errors import BRIEF_TOO_LONG, WireError
+
+MAX_BRIEF_BYTES = 256
+MAX_IMAGE_BASE64 = 4 * 1024 * 1024
+MAX_IMAGE_BYTES = 3 * 1024 * 1024
+MAX_URL_BYTES = 1024
+MAX_DELETE_BATCH = 100
+PAGE_WINDOW = 1000
+DEFAULT_RN = 300
+MAX_FIELDS = 1000
+
+_DIGITS = re.compile(r"[0-9]+")
+_CONT_SIGN = re.compile(r"([0-9]{1,10}),([0-9]{1,10})")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+class Params:
+    """Body parameters: the last occurrence wins, empty values count as absent except for
+    `image` and `url`, and values that are not UTF-8 are remembered as invalid (216100)."""
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self._raw: dict[str, bytes] = {}
+        for key, value in pairs:
+            self._raw[key.decode("utf-8", "replace")] = value
+
+    def sent(self, name: str) -> bool:
+        """Sent at all, even empty (the selector rule for `image` and `url`)."""
+        return name in self._raw
+
+    def raw(self, name: str) -> bytes:
+        return self._raw.get(name, b"")
+
+    def get(self, name: str) -> str | None:
+        """The text value, None when absent or empty; WireError(216100) if not UTF-8."""
+        value = self._raw.get(name)
+        if not value:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError(216100) from None
+
+
+def parse_body(content_type: str, body: bytes) -> Params:
+    """Form-urlencoded (the SDKs) or multipart/form-data (one vendor sample)."""
+    if content_type.lower().startswith("multipart/form-data"):
+        return Params(_multipart(content_type, body))
+    return Params(_urlencoded(body))
+
+
+def _urlencoded(body: bytes) -> list[tuple[bytes, bytes]]:
+    # Parsed by hand because Django's QueryDict replaces invalid UTF-8 instead of failing,
+    # and the spec wants 216100 for it.
+    pairs: list[tuple[bytes, bytes]] = []
+    for item in body.split(b"&"):
+        if not item:
+            continue
+        if len(pairs) >= MAX_FIELDS:
+            raise WireError(216100)
+        key, _, value = item.partition(b"=")
+        pairs.append((_unquote(key), _unquote(value)))
+    return pairs
+
+
+def _unquote(value: bytes) -> bytes:
+    value = value.replace(b"+", b" ")
+    return unquote_to_bytes(value) if b"%" in value else value
+
+
+def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise WireError(216100)
+    pairs = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        pairs.append((name.encode(), payload if isinstance(payload, bytes) else b""))
+    return pairs
+
+
+# ------------------------------------------------------------------------------ fields
+
+
+def brief(value: str | None) -> str | None:
+    if value is not None and len(value.encode()) > MAX_BRIEF_BYTES:
+        raise WireError(216100, BRIEF_TOO_LONG)
+    return value
+
+
+def _uint16(text: str) -> int:
+    text = text.strip()
+    if not _DIGITS.fullmatch(text):
+        raise WireError(216100)
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise WireError(216100)
+    return number
+
+
+def tags(value: str | None) -> tuple[int, ...] | None:
+    """One or two integers 1..65535, comma-separated (spec §5.6)."""
+    if value is None:
+        return None
+    items = value.split(",")
+    if len(items) > 2:
+        raise WireError(216100)
+    return tuple(_uint16(item) for item in items)
+
+
+def tag_logic(value: str | None) -> int:
+    if value is None:
+        return 0
+    if value.strip() not in ("0", "1"):
+        raise WireError(216100)
+    return int(value.strip())
+
+
+def class_id(value: str | None) -> int | None:
+    return None if value is None else _uint16(value)
+
+
+def _bounded(value: str | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    text = value.strip()
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+        raise WireError(216100)
+    return int(text)
+
+
+def pn(value: str | None) -> int:
+    return _bounded(value, 0, 0, PAGE_WINDOW - 1)
+
+
+def rn(value: str | None) -> int:
+    return _bounded(value, DEFAULT_RN, 1, PAGE_WINDOW)
+
+
+def _cont_sign(text: str) -> str:
+    match = _CONT_SIGN.fullmatch(text)
+    if match is None or max(int(match[1]), int(match[2])) > 0xFFFFFFFF:
+        raise WireError(216100)
+    return f"{int(match[1])},{int(match[2])}"
+
+
+def cont_sign_single(value: str) -> str:
+    """update: exactly one signature (spec §5.8)."""
+    return _cont_sign(value.strip())
+
+
+def cont_sign_batch(value: str) -> list[str]:
+    """delete: up to 100 signatures joined by `;`, blanks and empty segments ignored."""
+    items = [item.strip() for item in value.split(";") if item.strip()]
+    if not items:
+        raise WireError(216100)
+    if len(items) > MAX_DELETE_BATCH:
+        raise WireError(282006)
+    return list(dict.fromkeys(_cont_sign(item) for item in items))
+
+
+def image_bytes(raw: bytes) -> bytes:
+    """The file bytes of an `image` value: 216200 empty, 216201 not base64, 216202 over 4M."""
+    if not raw:
+        raise WireError(216200)
+    if not _BASE64.fullmatch(raw) or len(raw) % 4:
+        raise WireError(216201)  # also catches a `data:image/...;base64,` prefix
+    if len(raw) > MAX_IMAGE_BASE64:
+        raise WireError(216202)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        raise WireError(216201) from None
+    if not data:
+        raise WireError(216200)
+    return data
+
+
+def cont_sign_of(data: bytes) -> str:
+    """Engine derivation (spec §5.8): the first 8 bytes of SHA-256 as two big-endian uint32."""
+    d = hashlib.sha256(data).digest()
+    return f"{int.from_bytes(d[0:4], 'big')},{int.from_bytes(d[4:8], 'big')}"
