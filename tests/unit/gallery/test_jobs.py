@@ -56,7 +56,7 @@ def test_files_posted_into_a_batch_become_its_rows_and_it_ends_done(
     row = Batch.objects.get()
     assert row.status == Batch.Status.DONE and row.total == 3
     assert set(row.images.values_list("status", flat=True)) == {"indexed"}
-    assert row.images.first().tags == [7]
+    assert [image.tags for image in row.images.all()] == [[7], [7]]
     page = client.get(reverse("gallery:batch", args=[row.pk])).content.decode()
     assert "a.jpg" in page and "216681" in page and "the image already here" in page
 
