@@ -1,234 +1,25 @@
-"""Downloading an image the user named by URL, without becoming a proxy into the private network.
-
-The console downloads the file itself (console spec §3.4) and pushes the bytes as `image`, so the
-original is kept. Rules: http/https only; every hop (the URL and each redirect) is resolved once
-and every address vetted (public unicast only, unless ``settings.ENGINE_URL_FETCH_PRIVATE``); the
-connection goes to the vetted address with the name only in ``Host`` and TLS SNI, so a DNS answer
-that changes between check and connect (rebinding) cannot redirect it; at most 3 MiB, 5
-redirects and 10 seconds in all.
-
-Failures raise :class:`FetchError` with the wire code the hosted service would have used
-(282111 bad URL, 282112 timeout, 282113 unreachable or refused, 282114 empty or too long,
-216202 too large), so the same explanations apply (console spec §5).
-"""
+"""Downloading an image the user named by URL (console spec §3.4), through the shared safe
+downloader: the console keeps the file as the original and pushes its bytes as `image`."""
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
-import socket
-import ssl
-import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import quote, unquote, urljoin, urlsplit
-
 from django.conf import settings
-from django.utils.translation import gettext as _
 
-from gallery.images import MAX_BYTES
+from searchapi import urlfetch
+from searchapi.urlfetch import MAX_URL_BYTES, Address, Fetched, FetchError
 
-MAX_URL_BYTES = 1024
-MAX_REDIRECTS = 5
-TIMEOUT = 10.0  # seconds for the whole download, redirects included
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-CHUNK = 64 * 1024
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# getaddrinfo() has no timeout of its own; it runs here so the caller can stop waiting.
-_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gallery-dns")
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_MESSAGES = {
-    282111: "url format illegal",
-    282112: "url download timeout",
-    282113: "url response invalid",
-    282114: "url size error",
-    216202: "image size error",
-}
-
-
-class FetchError(Exception):
-    """The download failed. `code` and `error_msg` are the wire's; `detail` says why in words."""
-
-    def __init__(self, code: int, detail: str) -> None:
-        super().__init__(f"{code} {detail}")
-        self.code = code
-        self.error_msg = _MESSAGES[code]
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class Fetched:
-    data: bytes
-    filename: str  # the last path segment of the final URL, for the default brief
-    url: str
-
-
-class _Target:
-    def __init__(self, url: str, *, redirected: bool) -> None:
-        # A bad user URL is 282111; a bad redirect target is the server's fault: 282113.
-        code = 282113 if redirected else 282111
-        bad = FetchError(code, _("The address is not a valid http:// or https:// URL."))
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-            raise bad
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise bad
-        try:
-            self.port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-            self.host = parts.hostname.encode("idna").decode("ascii")
-        except (ValueError, UnicodeError):
-            raise bad from None
-        self.url = url
-        self.tls = parts.scheme.lower() == "https"
-        path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-        query = quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
-        self.target = path + (f"?{query}" if parts.query else "")
-        literal = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.tls else 80
-        self.host_header = literal if self.port == default else f"{literal}:{self.port}"
-
-
-def check(url: str) -> None:
-    """The checks before any download: 282114 (length), then 282111 (format)."""
-    if not 1 <= len(url.encode()) <= MAX_URL_BYTES:
-        raise FetchError(282114, _("The URL is empty or longer than 1024 bytes."))
-    _Target(url, redirected=False)
-
-
-def fetch(url: str) -> Fetched:
-    """GET the image at `url` and return its bytes; raise FetchError."""
-    url = url.strip()
-    check(url)
-    deadline = time.monotonic() + TIMEOUT
-    for hop in range(MAX_REDIRECTS + 1):
-        target = _Target(url, redirected=hop > 0)
-        status, location, body = _get(target, deadline)
-        if status in REDIRECT_STATUSES and location:
-            url = urljoin(url, location)
-            continue
-        if not 200 <= status < 300 or body is None:
-            raise FetchError(282113, _("The server answered HTTP %(s)d.") % {"s": status})
-        return Fetched(body, _filename(url), url)
-    raise FetchError(282113, _("Too many redirects."))
-
-
-def _filename(url: str) -> str:
-    name = PurePosixPath(unquote(urlsplit(url).path)).name
-    return name or urlsplit(url).hostname or "image"
+__all__ = ["MAX_URL_BYTES", "FetchError", "Fetched", "check", "fetch", "is_allowed"]
 
 
 def is_allowed(ip: Address) -> bool:
-    """Public unicast only, unless the operator allows private targets."""
-    if settings.ENGINE_URL_FETCH_PRIVATE:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global and not ip.is_multicast
+    """Public unicast only, unless the operator allows private targets (as for the engine)."""
+    return settings.ENGINE_URL_FETCH_PRIVATE or urlfetch.is_public(ip)
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise FetchError(282112, _("The download took longer than 10 seconds."))
-    return left
+def check(url: str) -> None:
+    urlfetch.check(url.strip())
 
 
-def _resolve(target: _Target, deadline: float) -> list[Address]:
-    try:
-        return [ipaddress.ip_address(target.host)]
-    except ValueError:
-        pass
-    future = _resolver.submit(socket.getaddrinfo, target.host, target.port, 0, socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=_remaining(deadline))
-    except FutureTimeout:
-        raise FetchError(282112, _("The host name did not resolve in time.")) from None
-    except OSError:
-        raise FetchError(282113, _("The host name does not resolve.")) from None
-    addresses: list[Address] = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
-
-
-def _connect(target: _Target, deadline: float) -> tuple[http.client.HTTPConnection, socket.socket]:
-    addresses = _resolve(target, deadline)
-    allowed = [a for a in addresses if is_allowed(a)]
-    if not allowed:
-        raise FetchError(
-            282113, _("The address is private, loopback or link-local; Tuku does not fetch it.")
-        )
-    for address in allowed:
-        try:
-            sock = socket.create_connection((str(address), target.port), _remaining(deadline))
-        except TimeoutError:
-            raise FetchError(282112, _("The connection timed out.")) from None
-        except OSError:
-            continue
-        conn: http.client.HTTPConnection
-        if target.tls:
-            context = ssl.create_default_context()
-            try:
-                sock = context.wrap_socket(sock, server_hostname=target.host)
-            except TimeoutError:
-                sock.close()
-                raise FetchError(282112, _("The TLS handshake timed out.")) from None
-            except OSError:
-                sock.close()
-                raise FetchError(282113, _("The TLS handshake failed.")) from None
-            conn = http.client.HTTPSConnection(target.host, target.port, context=context)
-        else:
-            conn = http.client.HTTPConnection(target.host, target.port)
-        conn.sock = sock  # already connected to the vetted address; no second lookup
-        return conn, sock
-    raise FetchError(282113, _("The server refused the connection."))
-
-
-def _too_large() -> FetchError:
-    return FetchError(216202, _("The file is larger than 3 MiB."))
-
-
-def _get(target: _Target, deadline: float) -> tuple[int, str | None, bytes | None]:
-    conn, sock = _connect(target, deadline)
-    try:
-        sock.settimeout(_remaining(deadline))
-        conn.putrequest("GET", target.target, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", target.host_header)
-        conn.putheader("User-Agent", "Tuku-console/1")
-        conn.putheader("Accept", "image/*,*/*;q=0.8")
-        conn.endheaders()
-        response = conn.getresponse()
-        if response.status in REDIRECT_STATUSES:
-            return response.status, response.getheader("Location"), None
-        if not 200 <= response.status < 300:
-            return response.status, None, None
-        length = response.getheader("Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) > MAX_BYTES:
-            raise _too_large()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            sock.settimeout(_remaining(deadline))
-            chunk = response.read1(CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_BYTES:
-                raise _too_large()  # stop downloading at once
-            chunks.append(chunk)
-        return response.status, None, b"".join(chunks)
-    except TimeoutError:
-        raise FetchError(282112, _("The download timed out.")) from None
-    except (OSError, http.client.HTTPException):
-        raise FetchError(282113, _("The connection failed during the download.")) from None
-    finally:
-        conn.close()
+def fetch(url: str) -> Fetched:
+    # Looked up at call time, so the policy can be replaced as a whole (tests do).
+    return urlfetch.fetch(url.strip(), allowed=lambda ip: is_allowed(ip), agent="Tuku-console/1")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from engine import fetch, params
+from searchapi import urlfetch
 
 from .enginekit import App, assert_error, picture
 
@@ -96,7 +97,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
             raise AssertionError(f"the engine tried to connect to {address}")
         return real(address, *args, **kwargs)
 
-    monkeypatch.setattr(fetch.socket, "create_connection", guarded)
+    monkeypatch.setattr(urlfetch.socket, "create_connection", guarded)
 
 
 @pytest.fixture
@@ -198,7 +199,7 @@ def test_bodies_over_3mib_are_216202(app: App, server: str, private: None) -> No
 def test_timeout_is_282112(
     app: App, server: str, private: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch, "TIMEOUT", 1.0)
+    monkeypatch.setattr(urlfetch, "TIMEOUT", 1.0)
     started = time.monotonic()
     assert_error(add_url(app, f"{server}/slow"), 282112, "url download timeout")
     assert time.monotonic() - started < 2.0

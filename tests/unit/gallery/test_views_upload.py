@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from gallery import fetch, services
 from gallery.models import Activity, Image, ImageStatus
+from searchapi import urlfetch
 from tests.conftest import make_image
 
 pytestmark = pytest.mark.django_db
@@ -289,7 +290,7 @@ def test_download_failures_carry_the_wire_code(web, path, code):
 
 
 def test_a_slow_server_times_out(web, monkeypatch):
-    monkeypatch.setattr(fetch, "TIMEOUT", 0.5)
+    monkeypatch.setattr(urlfetch, "TIMEOUT", 0.5)
     with pytest.raises(fetch.FetchError) as failed:
         fetch.fetch(web + "/slow.jpg")
     assert failed.value.code == 282112
