@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-test lint unit integration conformance browser services system bench-listing
+.PHONY: run test install install-test lint unit integration conformance browser screenshots services system bench-listing
 
 run: install
 	$(PY) manage.py serve
@@ -49,6 +49,9 @@ integration:
 
 browser:
 	$(PY) -m pytest tests/browser -m browser -q
+
+screenshots:
+	TUKU_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/browser -m browser -q
 
 bench-listing:
 	$(PY) bench/listing.py

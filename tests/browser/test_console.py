@@ -1,7 +1,7 @@
 """The console in a real browser: log in, create an application and libraries, upload real
 photos, search with a cropped copy, edit, delete; a viewer cannot upload, an outsider gets 404.
 
-Every page visited is saved under docs/screenshots/.
+Every page visited is saved as a screenshot (see conftest.SCREENSHOTS).
 """
 
 from __future__ import annotations
