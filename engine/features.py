@@ -120,7 +120,7 @@ VECTOR_DIM = 256
 VECTOR_DTYPE = np.dtype(np.float16)
 # Stored vectors and local blobs depend on this: bump it when the method changes so the
 # store can tell stale rows and re-extract them.
-FEATURES_VERSION = "lite0-rp256-f16+orb700-v2"
+FEATURES_VERSION = "lite0-rp256-f16+orb700-v4"
 _PROJECTION_SEED = 20240607
 
 SHORTLIST: dict[str, int] = {
@@ -275,9 +275,11 @@ def query_vectors(service: str, query: Features) -> np.ndarray:
 
 # --------------------------------------------------------------------------- ranking
 
-# similar / product / materiel: score = clip((cosine - SIMILAR_FLOOR) / (1 - SIMILAR_FLOOR)).
-# Calibrated on bench/quality.py: the best unrelated image scores p95 ~ 0.x, near
-# duplicates > 0.y (docs/engine-features.md).
+# similar / product / materiel: score = clip((cosine - SIMILAR_FLOOR) / (1 - SIMILAR_FLOOR)),
+# cosine of the 256-d global vectors. Unrelated photos have cosines of ~0.2-0.6 (the
+# embedding is non-negative before projection), so the floor maps most of them to
+# 0-0.4 while recompressed, resized or brightened copies stay above ~0.8
+# (docs/engine-features.md has the measured distributions).
 SIMILAR_FLOOR = 0.3
 
 
@@ -299,13 +301,20 @@ def verified_score(inliers: int) -> float:
     return float(1.0 - (1.0 - VERIFIED_FLOOR) * np.exp(-x / VERIFIED_SCALE))
 
 
+def thumbnail_score(ncc: float) -> float:
+    """Score of a match found by the thumbnail fallback: 0.5 at THUMB_MIN_NCC, 1 at 1."""
+    x = (ncc - lf.THUMB_MIN_NCC) / (1.0 - lf.THUMB_MIN_NCC)
+    return float(min(1.0, max(VERIFIED_FLOOR, VERIFIED_FLOOR + (1.0 - VERIFIED_FLOOR) * x)))
+
+
 def rank(
     service: str, query: Features, candidates: list[tuple[int, float, bytes | None]]
 ) -> list[tuple[int, float]]:
     """Order a shortlist (entry_id, index cosine, stored local blob), best first.
 
     same_hq / picturebook: only the candidates whose keypoints verify geometrically
-    (plain or mirrored), scored by verified_score(). Others: every candidate, scored by
+    (plain or mirrored), scored by verified_score(), or, for pictures with too few corners,
+    whose thumbnails correlate (thumbnail_score()). Others: every candidate, scored by
     similarity_score(). Ties break by entry id so that results are deterministic.
     """
     _check_service(service)
@@ -319,7 +328,7 @@ def rank(
     if query.mirror_local is not None:
         matchers.append(lf.QueryMatcher(lf.parse(query.mirror_local)))
     out: list[tuple[int, float]] = []
-    for eid, _cos, blob in candidates:
+    for eid, cos, blob in candidates:
         if blob is None:
             continue
         try:
@@ -329,4 +338,8 @@ def rank(
         inliers = max(m.inliers(entry) for m in matchers)
         if inliers >= lf.MIN_INLIERS:
             out.append((eid, verified_score(inliers)))
+        elif cos >= lf.THUMB_MIN_COSINE:
+            ncc = max(lf.thumbnail_correlation(m.kp, entry) for m in matchers)
+            if ncc >= lf.THUMB_MIN_NCC:
+                out.append((eid, thumbnail_score(ncc)))
     return sorted(out, key=lambda t: (-t[1], t[0]))
