@@ -3,7 +3,7 @@
 Why ORB + a similarity-transform RANSAC (measured in docs/engine-features.md):
 
 * ORB is fast to extract (a few ms at 640 px) and its 32-byte binary descriptors keep
-  the stored blob small (~25 KB for 700 keypoints).
+  the stored blob small (~23 KB for 700 keypoints and a 32x32 thumbnail).
 * Keypoints are spread over an 8x8 grid: without it, overlaid text or a logo takes most
   of the keypoint budget and the picture underneath stops matching.
 * Matching goes from the stored keypoints to an LSH index over the query's: ~10x
@@ -14,6 +14,8 @@ Why ORB + a similarity-transform RANSAC (measured in docs/engine-features.md):
   images, unlike a raw homography, which happily collapses onto a few points.
 * Mirrored copies: ORB descriptors are not mirror-invariant, so a query also carries the
   keypoints of its mirror image and both are tried.
+* Pictures with too few corners (bokeh, gradients) fall back to comparing 32x32
+  thumbnails, which only full-frame copies pass.
 
 Everything is deterministic: OpenCV's RANSAC seeds its own generator, and the LSH tables
 are drawn from the thread-local generator right after seeding it.
@@ -38,26 +40,25 @@ GRID = 8
 # FAST thresholds tried in turn until enough corners are found (smooth photos need low ones).
 FAST_THRESHOLDS = (20, 10, 5, 2)
 SPARSE_CELL_THRESHOLD = 5  # FAST threshold of the extra pass for nearly empty cells
-MIN_KEYPOINTS = 20
+MIN_KEYPOINTS = 20  # fewer than this and nothing could ever be verified: 216203
 # Thumbnail fallback (thumbnail_correlation): a candidate without enough inliers is still
 # a match if its thumbnail correlates >= THUMB_MIN_NCC with the query's (or its mirror's),
 # the aspect ratios agree within ~5 % and the index cosine is >= THUMB_MIN_COSINE.
 THUMB = 32
 THUMB_MIN_NCC = 0.9
 THUMB_MIN_COSINE = 0.5
-THUMB_MAX_ASPECT_LOG = 0.05  # fewer than this and nothing could ever be verified: 216203
+THUMB_MAX_ASPECT_LOG = 0.05
 
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
-# Shortest accepted match. Between unrelated photos the similarity model found at most
-# 9 inliers in 5,600 shortlisted pairs (bench/quality.py); matches typically have 50-700.
+# Shortest accepted match. Between unrelated shortlisted photos (16,800 pairs) the
+# similarity model found at most 8 inliers; true matches typically have 50-700.
 MIN_INLIERS = 15
-# Guided matching (see _guided) starts from a first mapping with GUIDE_MIN_INLIERS to
-# MIN_INLIERS - 1 inliers; what it finds counts only from GUIDED_MIN_INLIERS on. Measured
-# on 16,800 unrelated shortlisted pairs: ratio-test inliers max 9; guided inliers
-# p99.9 12, max 25 (docs/engine-features.md).
-GUIDE_MIN_INLIERS = 6
 DISTINCT_PX = 3.0  # inliers closer than this on either side count once
+# Guided matching (see _guided) starts from a first mapping with GUIDE_MIN_INLIERS to
+# MIN_INLIERS - 1 inliers; what it finds counts only from GUIDED_MIN_INLIERS on (unrelated
+# pairs: p99.9 8, max 21; docs/engine-features.md).
+GUIDE_MIN_INLIERS = 6
 GUIDED_MIN_INLIERS = 30
 GUIDE_RADIUS_PX = 6.0
 GUIDE_NEIGHBOURS = 3
@@ -107,20 +108,23 @@ def detect(g: np.ndarray, n: int) -> Keypoints:
     """
     h, w = g.shape
     thumb = cv2.resize(g, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
-    orb = cv2.ORB.create(nfeatures=3 * n, fastThreshold=FAST_THRESHOLDS[0])
+    # The candidates do not depend on n (only the prefix kept does), so that an image
+    # stores the same blob whether it was extracted for a query or for storage.
+    target = QUERY_KEYPOINTS
+    orb = cv2.ORB.create(nfeatures=3 * target, fastThreshold=FAST_THRESHOLDS[0])
     kps: list[cv2.KeyPoint] = []
     threshold = FAST_THRESHOLDS[0]
     for threshold in FAST_THRESHOLDS:
         orb.setFastThreshold(threshold)
         kps = list(orb.detect(g, None))
-        if len(kps) >= n:
+        if len(kps) >= target:
             break
     if threshold > SPARSE_CELL_THRESHOLD and kps:
         have = np.bincount(_cells(_points(kps), w, h), minlength=GRID * GRID)
-        orb_low = cv2.ORB.create(nfeatures=4 * n, fastThreshold=SPARSE_CELL_THRESHOLD)
+        orb_low = cv2.ORB.create(nfeatures=4 * target, fastThreshold=SPARSE_CELL_THRESHOLD)
         extra = list(orb_low.detect(g, None))
         if extra:
-            sparse = have < max(1, n // (GRID * GRID)) // 2
+            sparse = have < max(1, target // (GRID * GRID)) // 2
             take = sparse[_cells(_points(extra), w, h)]
             kps += [k for k, t in zip(extra, take, strict=True) if t]
     if not kps:
@@ -132,10 +136,17 @@ def detect(g: np.ndarray, n: int) -> Keypoints:
     starts = np.searchsorted(cell[by_cell], np.arange(GRID * GRID))
     rank_in_cell[by_cell] = np.arange(len(kps)) - starts[cell[by_cell]]
     order = np.lexsort((-resp, rank_in_cell))[:n]
-    chosen, desc = orb.compute(g, [kps[i] for i in order])
+    picked = []
+    for rank, i in enumerate(order):
+        k = kps[i]
+        # class_id carries our order through compute(), which regroups by pyramid level.
+        picked.append(cv2.KeyPoint(k.pt[0], k.pt[1], k.size, k.angle, k.response, k.octave, rank))
+    chosen, desc = orb.compute(g, picked)
     if desc is None or not chosen:
         return _empty(w, h, thumb)
-    return Keypoints(_points(chosen), np.ascontiguousarray(desc, np.uint8), w, h, thumb)
+    back = np.argsort(np.fromiter((k.class_id for k in chosen), np.int64, len(chosen)))
+    xy = _points(chosen)[back]
+    return Keypoints(xy, np.ascontiguousarray(desc[back], np.uint8), w, h, thumb)
 
 
 def _empty(w: int, h: int, thumb: np.ndarray) -> Keypoints:

@@ -120,7 +120,7 @@ VECTOR_DIM = 256
 VECTOR_DTYPE = np.dtype(np.float16)
 # Stored vectors and local blobs depend on this: bump it when the method changes so the
 # store can tell stale rows and re-extract them.
-FEATURES_VERSION = "lite0-rp256-f16+orb700-v4"
+FEATURES_VERSION = "lite0-rp256-f16+orb700-v5"
 _PROJECTION_SEED = 20240607
 
 SHORTLIST: dict[str, int] = {
@@ -335,7 +335,11 @@ def rank(
             entry = lf.parse(blob)
         except (ValueError, struct.error):
             continue  # written by another FEATURES_VERSION; re-extraction will fix it
-        inliers = max(m.inliers(entry) for m in matchers)
+        inliers = 0
+        for m in matchers:  # plain first: the mirror is only needed when it is weak
+            inliers = max(inliers, m.inliers(entry))
+            if inliers >= 4 * lf.MIN_INLIERS:
+                break
         if inliers >= lf.MIN_INLIERS:
             out.append((eid, verified_score(inliers)))
         elif cos >= lf.THUMB_MIN_COSINE:

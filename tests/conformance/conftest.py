@@ -71,7 +71,7 @@ def photos() -> list[bytes]:
     if len(found) >= 12:
         return found
     if os.environ.get("TUKU_REQUIRE_PHOTOS") == "1":
-        pytest.fail("no photos: run `make photos` (bench/corpus.py ensure) first")
+        pytest.fail("too few photos: run `make system` (bench/corpus.py ensure --minimal) first")
     return [_generated(seed) for seed in range(40)]
 
 

@@ -230,3 +230,11 @@ def test_a_smooth_picture_with_few_corners_still_finds_its_resized_copy() -> Non
     other = stored("same_hq", encode(noise_image(16, (400, 600)), "PNG"))
     out = search("same_hq", query, {1: original, 2: other})
     assert [e for e, _ in out] == [1] and out[0][1] >= 0.9
+
+
+def test_an_image_stores_the_same_features_whether_added_or_searched() -> None:
+    image = features.decode(encode(noise_image(17), "JPEG", quality=90))
+    as_query = features.extract("same_hq", image)
+    as_entry = features.extract("same_hq", image, for_query=False)
+    assert as_query.local == as_entry.local
+    assert np.array_equal(as_query.vectors, as_entry.vectors)
