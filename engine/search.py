@@ -11,6 +11,7 @@ from engine.errors import WireError
 from engine.features import (
     FEATURES_VERSION,
     SHORTLIST,
+    VERIFIED_SERVICES,
     Features,
     query_vectors,
     rank,
@@ -18,9 +19,6 @@ from engine.features import (
 )
 from engine.models import EngineEntry, EngineEntryBlob, EngineLibrary
 from engine.params import PAGE_WINDOW
-
-# Services whose rank() returns verified matches only; the others rank every candidate.
-VERIFIED_SERVICES = frozenset({"same_hq", "picturebook"})
 
 
 @dataclass(frozen=True)
