@@ -6,8 +6,10 @@
    engine (gunicorn, 1 worker, 4 threads, SQLite in a temporary data directory), sequentially
    and from 4 threads; images per second include decode, features, thumbnail and commit.
 2. Search through the wire (SDK, photo queries: decode and features included) at each size of
-   a `similar` library; the library is filled past the real photos with synthetic entries
-   (jittered copies of real vectors) written straight into the store.
+   a library of `--service` (similar by default); the library is filled past the real photos
+   with synthetic entries (jittered copies of real vectors, and for same_hq / picturebook the
+   real photo's keypoints, so verification of the shortlist costs what it would) written
+   straight into the store.
 3. Index-only: `LibraryIndex.search` on N synthetic 128-d vectors in this process (exact masked
    scan; no filter, a 5 % tag filter) and resident memory per entry.
 
@@ -146,7 +148,7 @@ def sdk(base: str, app_id: str, api_key: str, secret_key: str) -> Any:
     return client
 
 
-def fill(library_id: int, target: int, seeds: np.ndarray) -> None:
+def fill(library_id: int, target: int, seeds: np.ndarray, blobs: list[bytes | None]) -> None:
     """Write synthetic entries (jittered real vectors) straight into the store."""
     from django.db import transaction
     from django.db.models import F
@@ -161,9 +163,8 @@ def fill(library_id: int, target: int, seeds: np.ndarray) -> None:
     batch = 5000
     while library.entry_count < target:
         count = min(batch, target - library.entry_count)
-        vectors = seeds[rng.integers(0, len(seeds), count)] + rng.normal(
-            0, 0.08, (count, seeds.shape[1])
-        )
+        picks = rng.integers(0, len(seeds), count)
+        vectors = seeds[picks] + rng.normal(0, 0.08, (count, seeds.shape[1]))
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         with transaction.atomic():
             first = library.entry_count
@@ -184,7 +185,8 @@ def fill(library_id: int, target: int, seeds: np.ndarray) -> None:
                 for i in range(count)
             )
             EngineEntryBlob.objects.bulk_create(
-                EngineEntryBlob(entry=entry, local=None, thumbnail=thumb) for entry in entries
+                EngineEntryBlob(entry=entry, local=blobs[pick], thumbnail=thumb)
+                for entry, pick in zip(entries, picks, strict=True)
             )
             EngineChange.objects.bulk_create(
                 EngineChange(library=library, seq=library.seq + i + 1, op=1, entry_id=entry.pk)
@@ -220,18 +222,28 @@ def end_to_end(args: argparse.Namespace) -> None:
 
             django.setup()
             from engine import services
-            from engine.features import decode, extract, query_vectors
+            from engine.features import decode, extract
             from engine.models import EngineLibrary
 
-            creds = services.engine_app_create(name="bench", services=["similar"], qps=0)
-            services.engine_library_create(app_id=creds.app_id, service="similar")
+            service = args.service
+            creds = services.engine_app_create(name="bench", services=[service], qps=0)
+            services.engine_library_create(app_id=creds.app_id, service=service)
             client = sdk(base, creds.app_id, creds.api_key, creds.secret_key)
-            client.similarSearch(pictures[0])  # token, model load
+            method = {
+                "similar": "similar",
+                "same_hq": "sameHq",
+                "product": "product",
+                "picturebook": "picturebook",
+                "materiel": "materiel",
+            }[service]
+            add_call = getattr(client, f"{method}Add")
+            search_call = getattr(client, f"{method}Search")
+            search_call(pictures[0])  # token, model load
 
             half = len(pictures) // 2
             started = time.perf_counter()
             for i, picture in enumerate(pictures[:half]):
-                assert "cont_sign" in client.similarAdd(picture, f"photo {i}")
+                assert "cont_sign" in add_call(picture, f"photo {i}")
             seq_rate = half / (time.perf_counter() - started)
             row("ingest, 1 client", f"{seq_rate:.1f} images/s", f"({half} photos)")
 
@@ -241,7 +253,8 @@ def end_to_end(args: argparse.Namespace) -> None:
             def add(item: tuple[int, bytes]) -> None:
                 if not hasattr(local, "client"):
                     local.client = clients[item[0] % 4]
-                assert "cont_sign" in local.client.similarAdd(item[1], f"photo {item[0]}")
+                add = getattr(local.client, f"{method}Add")
+                assert "cont_sign" in add(item[1], f"photo {item[0]}")
 
             started = time.perf_counter()
             with ThreadPoolExecutor(4) as pool:
@@ -249,21 +262,21 @@ def end_to_end(args: argparse.Namespace) -> None:
             par_rate = (len(pictures) - half) / (time.perf_counter() - started)
             row("ingest, 4 clients", f"{par_rate:.1f} images/s")
 
-            seeds = np.concatenate(
-                [query_vectors("similar", extract("similar", decode(p))) for p in pictures]
-            )
+            stored = [extract(service, decode(p), for_query=False) for p in pictures]
+            seeds = np.concatenate([f.vectors.astype(np.float32) for f in stored])
+            blobs = [f.local for f in stored]
             library_id = EngineLibrary.objects.get(app__app_id=creds.app_id).pk
             queries = [pictures[i % len(pictures)] for i in range(args.queries)]
             for size in args.sizes:
-                fill(library_id, size, seeds)
-                client.similarSearch(queries[0])  # this process catches up (rebuild)
+                fill(library_id, size, seeds, blobs)
+                search_call(queries[0])  # this process catches up (rebuild)
                 times = []
                 for query in queries:
                     started = time.perf_counter()
-                    body = client.similarSearch(query, {"rn": 300})
+                    body = search_call(query, {"rn": 300})
                     times.append(time.perf_counter() - started)
-                    assert body["result_num"] == 300, body
-                row(f"search via SDK, similar, {size:,} entries", pct(times), "(features incl.)")
+                    assert "result" in body, body
+                row(f"search via SDK, {service}, {size:,} entries", pct(times), "(features incl.)")
         finally:
             server.terminate()
             server.wait(30)
@@ -357,6 +370,11 @@ def main() -> None:
     )
     parser.add_argument("--index-size", type=int, default=1_000_000)
     parser.add_argument("--skip-wire", action="store_true")
+    parser.add_argument(
+        "--service",
+        default="similar",
+        choices=["similar", "same_hq", "product", "picturebook", "materiel"],
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     if not args.skip_wire:
