@@ -120,7 +120,29 @@ class LabelsForm(forms.Form):
 # --- applications -----------------------------------------------------------------------------
 
 
-class ApplicationForm(forms.Form):
+class QpsTierForm(forms.Form):
+    """The QPS tier choice shared by creating and editing an application."""
+
+    qps_tier = forms.ChoiceField(label=_("QPS tier"), choices=QPS_TIERS, initial="paid")
+    qps_custom = forms.IntegerField(
+        label=_("Custom QPS"), required=False, min_value=1, max_value=10_000
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("qps_tier") == "custom" and not data.get("qps_custom"):
+            self.add_error("qps_custom", _("Enter the custom QPS limit."))
+        return data
+
+    @property
+    def qps(self) -> int:
+        tier = self.cleaned_data["qps_tier"]
+        if tier == "custom":
+            return int(self.cleaned_data.get("qps_custom") or 10)
+        return _TIER_QPS[tier]
+
+
+class ApplicationForm(QpsTierForm):
     name = forms.CharField(label=_("Name"), max_length=100)
     backend = forms.ChoiceField(
         label=_("Backend"),
@@ -134,10 +156,6 @@ class ApplicationForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=[Service.SAME_HQ, Service.SIMILAR],
         error_messages={"required": _("Tick at least one service.")},
-    )
-    qps_tier = forms.ChoiceField(label=_("QPS tier"), choices=QPS_TIERS, initial="paid")
-    qps_custom = forms.IntegerField(
-        label=_("Custom QPS"), required=False, min_value=1, max_value=10_000
     )
     base_url = forms.URLField(
         label=_("Base URL"),
@@ -161,24 +179,15 @@ class ApplicationForm(forms.Form):
         return name
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("qps_tier") == "custom" and not data.get("qps_custom"):
-            self.add_error("qps_custom", _("Enter the custom QPS limit."))
+        data = super().clean()
         if data.get("backend") == Application.Backend.BAIDU:
             for name in ("app_id", "api_key", "secret_key"):
                 if not (data.get(name) or "").strip():
                     self.add_error(name, _("Copy this value from Baidu's application list."))
         return data
 
-    @property
-    def qps(self) -> int:
-        tier = self.cleaned_data["qps_tier"]
-        if tier == "custom":
-            return int(self.cleaned_data.get("qps_custom") or 10)
-        return _TIER_QPS[tier]
 
-
-class ApplicationEditForm(forms.Form):
+class ApplicationEditForm(QpsTierForm):
     """Enabled services and QPS tier of an existing application (console spec §2.1)."""
 
     services = forms.MultipleChoiceField(
@@ -187,34 +196,16 @@ class ApplicationEditForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": _("Tick at least one service.")},
     )
-    qps_tier = forms.ChoiceField(label=_("QPS tier"), choices=QPS_TIERS)
-    qps_custom = forms.IntegerField(
-        label=_("Custom QPS"), required=False, min_value=1, max_value=10_000
-    )
 
     @classmethod
     def for_application(cls, application: Application, data: Any = None) -> ApplicationEditForm:
-        qps = application.qps
-        tier = {10: "paid", 2: "free", 0: "unlimited"}.get(qps, "custom")
+        tier = application.qps_tier
         initial = {
             "services": application.services,
             "qps_tier": tier,
-            "qps_custom": qps if tier == "custom" else None,
+            "qps_custom": application.qps if tier == "custom" else None,
         }
         return cls(data, initial=initial)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("qps_tier") == "custom" and not data.get("qps_custom"):
-            self.add_error("qps_custom", _("Enter the custom QPS limit."))
-        return data
-
-    @property
-    def qps(self) -> int:
-        tier = self.cleaned_data["qps_tier"]
-        if tier == "custom":
-            return int(self.cleaned_data.get("qps_custom") or 10)
-        return _TIER_QPS[tier]
 
 
 class ClearForm(forms.Form):

@@ -70,11 +70,16 @@ class DuplicateImage(Exception):
 # --- activity -------------------------------------------------------------------------------------
 
 
+def _user(actor: Any) -> Any:
+    """The acting user to store on a row; None for anonymous or system actions."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
 def activity_record(
     *, actor: Any, application: Application | None, verb: str, obj: Any, **detail: Any
 ) -> None:
     Activity.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=_user(actor),
         application=application,
         verb=verb,
         object_type=type(obj).__name__.lower(),
@@ -339,7 +344,7 @@ def image_upload(
         brief=brief,
         source=source or filename,
         source_kind=source_kind,
-        uploaded_by=actor if actor and actor.is_authenticated else None,
+        uploaded_by=_user(actor),
         status=ImageStatus.PENDING,
         batch=batch,
     )
@@ -1089,7 +1094,7 @@ def batch_create(
         batch = Batch.objects.create(
             library=library,
             kind=Batch.Kind.UPLOAD,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
             urls=urls,
             total=len(urls),
             brief=brief,
@@ -1333,7 +1338,7 @@ def library_repush(*, actor: Any, library: Library) -> Batch:
         batch = Batch.objects.create(
             library=library,
             kind=Batch.Kind.REPUSH,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
             total=len(rows),
         )
         for row in rows:
@@ -1375,7 +1380,7 @@ def library_copy(*, actor: Any, source: Library, target: Library) -> Batch:
             library=target,
             source_library=source,
             kind=Batch.Kind.COPY,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
             total=total,
             feeding=True,
         )
@@ -1439,7 +1444,7 @@ def library_clear(*, actor: Any, library: Library, confirm: str) -> Batch:
         batch = Batch.objects.create(
             library=library,
             kind=Batch.Kind.CLEAR,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
             total=library.images.exclude(status=ImageStatus.DELETED).count(),
             feeding=True,
         )
