@@ -7,6 +7,7 @@ reads the reason in plain words instead of a backend error code.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 from dataclasses import dataclass
@@ -48,10 +49,14 @@ class ImageFacts:
     height: int
     bytes: int
     sha256: str
+    thumbnail: builtins.bytes | None = None  # JPEG, only when asked for (`bytes` is a field)
 
 
-def inspect(data: bytes, service: str) -> ImageFacts:
-    """Decode `data` fully and check it against `service`'s limits; raise ImageInvalid."""
+def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts:
+    """Decode `data` fully and check it against `service`'s limits; raise ImageInvalid.
+
+    With `thumbnail`, the thumbnail is made from the same decode (uploads need both).
+    """
     if not data:
         raise ImageInvalid(216200, _("The file is empty."))
     if len(data) > MAX_BYTES:
@@ -72,6 +77,8 @@ def inspect(data: bytes, service: str) -> ImageFacts:
             if width * height > MAX_PIXELS:
                 raise ImageInvalid(216202, _("The image is too large to decode safely."))
             probe.load()
+            _check_dimensions(width, height, service)
+            small = _thumbnail(probe) if thumbnail else None
     except ImageInvalid:
         raise
     except (
@@ -84,8 +91,7 @@ def inspect(data: bytes, service: str) -> ImageFacts:
         raise ImageInvalid(
             216201, _("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
         ) from None
-    _check_dimensions(width, height, service)
-    return ImageFacts(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
+    return ImageFacts(fmt, width, height, len(data), hashlib.sha256(data).hexdigest(), small)
 
 
 def _check_dimensions(width: int, height: int, service: str) -> None:
@@ -111,19 +117,18 @@ def _check_dimensions(width: int, height: int, service: str) -> None:
         )
 
 
-def thumbnail(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes:
+def _thumbnail(source: PILImage.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A JPEG no larger than `side` on its longest edge, EXIF orientation applied."""
-    with PILImage.open(io.BytesIO(data)) as source:
-        picture = ImageOps.exif_transpose(source)
-        picture.thumbnail((side, side), PILImage.Resampling.LANCZOS)
-        if picture.mode not in ("RGB", "L"):
-            background = PILImage.new("RGB", picture.size, (255, 255, 255))
-            rgba = picture.convert("RGBA")
-            background.paste(rgba, mask=rgba.getchannel("A"))
-            picture = background
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=82, optimize=True)
-        return out.getvalue()
+    picture = ImageOps.exif_transpose(source)
+    picture.thumbnail((side, side), PILImage.Resampling.LANCZOS)
+    if picture.mode not in ("RGB", "L"):
+        background = PILImage.new("RGB", picture.size, (255, 255, 255))
+        rgba = picture.convert("RGBA")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        picture = background
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=82, optimize=True)
+    return out.getvalue()
 
 
 def brief_from_filename(name: str) -> str:

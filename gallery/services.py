@@ -8,6 +8,7 @@ backend has accepted it. Every remote call happens in a task, outside any transa
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import uuid
@@ -323,7 +324,7 @@ def image_upload(
 ) -> Image:
     """Check, store and queue one image. Raises ImageInvalid, ValidationError (LibraryFull) or
     DuplicateImage."""
-    facts = images.inspect(data, library.service)
+    facts = images.inspect(data, library.service, thumbnail=True)
     brief = clean_brief(brief or images.brief_from_filename(filename))
     labels = labels.clean(library)
     existing = library.images.filter(LIVE, sha256=facts.sha256).first()
@@ -354,7 +355,7 @@ def image_upload(
     image.original.save(filename or "image", ContentFile(data), save=False)
     try:
         image.thumbnail.save(
-            f"{uuid.uuid4().hex}.jpg", ContentFile(images.thumbnail(data)), save=False
+            f"{uuid.uuid4().hex}.jpg", ContentFile(facts.thumbnail or b""), save=False
         )
         with transaction.atomic():
             image.save()
@@ -1053,8 +1054,9 @@ class CheckOutcome:
 
 def library_check(*, actor: Any, library: Library, data: bytes) -> CheckOutcome:
     """Is this image already in the library? Raises ImageInvalid or BaiduError."""
-    facts = images.inspect(data, library.service)
-    exact = library.images.filter(LIVE, sha256=facts.sha256).order_by("-created_at", "-id").first()
+    # The exact check needs only the hash; library_search decodes and validates the file.
+    sha256 = hashlib.sha256(data).hexdigest()
+    exact = library.images.filter(LIVE, sha256=sha256).order_by("-created_at", "-id").first()
     if exact is not None:
         return CheckOutcome("exact", exact, [], None, library.match_threshold)
     outcome = library_search(actor=actor, library=library, data=data, rn=10)
