@@ -8,7 +8,6 @@ See docs/engine-features.md for the measurements behind these choices.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -162,8 +161,3 @@ def get_embedder() -> Embedder:
             if _singleton is None:
                 _singleton = Embedder(ensure_model(data_dir()))
     return _singleton
-
-
-def model_digest(path: Path) -> str:
-    """Short content hash of the exported model, for logs and cache keys."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

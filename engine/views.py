@@ -27,6 +27,7 @@ from engine.index import Filter
 from engine.models import EngineApp, EngineLibrary
 from engine.params import Params
 from engine.search import library_search
+from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,6 @@ CONTENT_TYPE = "application/json;charset=utf-8"
 SLOW_SECONDS = 1.0
 _LOG_EPOCH_MS = 1_577_836_800_000  # 2020-01-01
 _log_counter = itertools.count(secrets.randbelow(4096))
-
-# (shortest side >= , longest side <=, long/short <=) per service (spec §5.3).
-PIXEL_LIMITS: dict[str, tuple[int, int, float | None]] = {
-    "same_hq": (50, 4096, None),
-    "similar": (50, 4096, None),
-    "product": (300, 4096, None),
-    "picturebook": (150, 4096, 10.0),
-    "materiel": (1, 4096, 20.0),
-}
 
 
 def new_log_id() -> int:
@@ -229,9 +221,9 @@ class Call:
             image = decode(data)
         except ImageRejected as rejected:
             raise WireError(rejected.error_code, rejected.error_msg) from None
-        shortest, longest, ratio = PIXEL_LIMITS[self.service]
+        shortest, ratio = PIXEL_LIMITS[self.service]
         short, long = sorted((image.width, image.height))
-        if short < shortest or long > longest or (ratio is not None and long > ratio * short):
+        if short < shortest or long > MAX_SIDE or (ratio is not None and long > ratio * short):
             raise WireError(216202)
         return image
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from gallery.images import MAX_SIDE, SERVICE_LIMITS
+from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Explained:
 
 def service_limits(service: str) -> str:
     """The upload rules of one service in a sentence (spec §5.3)."""
-    min_side, max_ratio = SERVICE_LIMITS.get(service, (50, None))
+    min_side, max_ratio = PIXEL_LIMITS.get(service, (50, None))
     parts = [_("PNG, JPEG or BMP"), _("at most 3 MiB")]
     if min_side > 1:
         parts.append(_("shortest side at least %(n)d px") % {"n": min_side})

@@ -16,20 +16,13 @@ from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
+
 FORMATS = ("JPEG", "PNG", "BMP")
 MAX_BYTES = 3 * 1024 * 1024  # base64 of this is exactly the wire's 4 MiB cap
-MAX_SIDE = 4096
 # Refuse anything whose header claims more pixels than the largest legal image before decoding
 # it: a decompression bomb costs memory the moment it is decoded.
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
-# Per service: (shortest side at least, aspect ratio long/short at most or None).
-SERVICE_LIMITS: dict[str, tuple[int, float | None]] = {
-    "same_hq": (50, None),
-    "similar": (50, None),
-    "product": (300, None),
-    "picturebook": (150, 10.0),
-    "materiel": (1, 20.0),
-}
 THUMBNAIL_SIDE = 320
 
 
@@ -95,7 +88,7 @@ def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts
 
 
 def _check_dimensions(width: int, height: int, service: str) -> None:
-    min_side, max_ratio = SERVICE_LIMITS[service]
+    min_side, max_ratio = PIXEL_LIMITS[service]
     short, long = sorted((width, height))
     if long > MAX_SIDE:
         raise ImageInvalid(

@@ -35,6 +35,16 @@ _PATHS = {
     "materiel": "/rest/2.0/image-classify/v1/realtime_search/materiel/",
 }
 SERVICES = tuple(_PATHS)
+# Image limits of the wire (spec §5.3), for whoever decodes images: the longest side, and per
+# service (shortest side at least, long/short aspect ratio at most or None). All inclusive.
+MAX_SIDE = 4096
+PIXEL_LIMITS: dict[str, tuple[int, float | None]] = {
+    "same_hq": (50, None),
+    "similar": (50, None),
+    "product": (300, None),
+    "picturebook": (150, 10.0),
+    "materiel": (1, 20.0),
+}
 TOKEN_PATH = "/oauth/2.0/token"  # noqa: S105 (a path, not a password)
 
 # Codes where the server says, or the nature of the failure implies, that the same call may

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -37,11 +36,6 @@ def private_cache(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
     cache.clear()
-
-
-@pytest.fixture
-def image_bytes() -> Callable[..., bytes]:
-    return make_image
 
 
 @pytest.fixture
