@@ -4,12 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-test lint unit integration conformance browser screenshots services system bench-listing
+.PHONY: run test check install install-test lint migrations unit integration conformance browser screenshots services system bench-listing
 
 run: install
 	$(PY) manage.py serve
 
-test: install-test services system lint unit integration conformance browser
+test: install-test services system lint migrations unit integration conformance browser
+
+# The fast loop while working: no root, no services, no browser.
+check: lint unit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,11 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
+
+# Every model change has its migration.
+migrations:
+	$(PY) manage.py makemigrations --check --dry-run
 
 unit:
 	TUKU_REQUIRE_PHOTOS=1 $(PY) -m pytest tests/unit -q

@@ -27,10 +27,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The embedder reads its model directory from the Django settings (ENGINE_MODEL_DIR).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 import corpus
 
-from engine import features as F  # noqa: N812 - short name for a benchmark
+from engine.features.decode import ImageRejected, decode
+from engine.features.extract import (
+    FEATURES_VERSION,
+    VECTOR_DIM,
+    VECTOR_DTYPE,
+    VERIFIED_SERVICES,
+    Features,
+    extract,
+    extract_many,
+    query_vectors,
+)
+from engine.features.rank import SHORTLIST, rank, similarity_score
+from wire.baidu import SERVICES, fits
 
 # Transforms after which the query is still "the same picture" at full extent: for the
 # ranked services they must score above every unrelated image.
@@ -48,23 +62,6 @@ NEAR_DUPLICATE = {
 }
 
 
-# Spec §5.3: (shortest side >=, longest side <=, aspect ratio <=) per service. The wire
-# layer answers 216202 before features are extracted, so such queries are skipped here.
-LIMITS = {
-    "same_hq": (50, 4096, None),
-    "similar": (50, 4096, None),
-    "product": (300, 4096, None),
-    "picturebook": (150, 4096, 10.0),
-    "materiel": (1, 4096, 20.0),
-}
-
-
-def wire_accepts(service: str, width: int, height: int) -> bool:
-    short, long_, ratio = LIMITS[service]
-    lo, hi = min(width, height), max(width, height)
-    return lo >= short and hi <= long_ and (ratio is None or hi / lo <= ratio)
-
-
 @dataclass
 class Index:
     """Exact max-cosine index: one row per stored vector, `owner` maps rows to entries."""
@@ -75,7 +72,7 @@ class Index:
     matrix: np.ndarray | None = None
     owner: np.ndarray | None = None
 
-    def add(self, eid: int, feats: F.Features) -> None:
+    def add(self, eid: int, feats: Features) -> None:
         self.rows.append(np.asarray(feats.vectors, np.float32))
         self.owner_list.extend([eid] * len(feats.vectors))
         self.local[eid] = feats.local
@@ -127,9 +124,9 @@ def build(service: str, stored: list[bytes], batch: int = 16) -> tuple[Index, fl
     t0 = time.perf_counter()
     size = 0
     for i in range(0, len(stored), batch):
-        decoded = [F.decode(b) for b in stored[i : i + batch]]
-        for j, r in enumerate(F.extract_many(service, decoded)):
-            if isinstance(r, F.ImageRejected):
+        decoded = [decode(b) for b in stored[i : i + batch]]
+        for j, r in enumerate(extract_many(service, decoded)):
+            if isinstance(r, ImageRejected):
                 print(f"  stored image {i + j} rejected: {r}")
                 continue
             index.add(i + j, r)
@@ -146,7 +143,7 @@ def run_service(
     queries: list[tuple[str, int | None, bytes, str]],
     names: list[str] | None = None,
 ) -> None:
-    verified = service in F.VERIFIED_SERVICES
+    verified = service in VERIFIED_SERVICES
     index, rate, vbytes = build(service, stored)
     n = len(stored)
     locs = [b for b in index.local.values() if b is not None]
@@ -173,31 +170,32 @@ def run_service(
     for tname, truth, data, source in queries:
         t0 = time.perf_counter()
         try:
-            decoded = F.decode(data)
-            if not wire_accepts(service, decoded.width, decoded.height):
+            decoded = decode(data)
+            # The wire layer answers 216202 before features are extracted (baidu-wire §5.3).
+            if not fits(service, decoded.width, decoded.height):
                 skipped += 1
                 continue
-            q = F.extract(service, decoded)
-        except F.ImageRejected:
+            q = extract(service, decoded)
+        except ImageRejected:
             rejected += 1
             q = None
         t1 = time.perf_counter()
         ranked: list[tuple[int, float]] = []
         if q is not None:
-            sims = index.scores(F.query_vectors(service, q), n)
-            k = min(F.SHORTLIST[service], n)
+            sims = index.scores(query_vectors(service, q), n)
+            k = min(SHORTLIST[service], n)
             top = np.argsort(-sims, kind="stable")[:k]
             cands = [(int(e), float(sims[e]), index.local.get(int(e))) for e in top]
             if truth is not None and sims[truth] > -1.0:
                 true_cos.append(float(sims[truth]))
                 unrelated_cos.append(np.delete(sims, truth)[:: 1 if verified else 4])
             t2 = time.perf_counter()
-            ranked = F.rank(service, q, cands)
+            ranked = rank(service, q, cands)
             t3 = time.perf_counter()
             if not verified:
                 seen = {e for e, _ in ranked}
                 rest = [
-                    (int(e), F.similarity_score(service, float(sims[e])))
+                    (int(e), similarity_score(service, float(sims[e])))
                     for e in np.argsort(-sims, kind="stable")
                     if int(e) not in seen
                 ]
@@ -209,7 +207,7 @@ def run_service(
         ids = [e for e, _ in ranked]
         if truth is None and tname == "near_scene_pair":
             # Another shot of a stored scene: reported, not counted (some are the same
-            # picture by the spec's "modest viewing-angle change").
+            # picture by the "modest change of viewing angle" of baidu-wire §7).
             empty["pairs"].append(not ranked)
             continue
         if truth is None and ranked and names is not None and verified:
@@ -270,7 +268,7 @@ def run_service(
         # probability taken over all (query, unrelated entry) pairs of this run.
         pool = np.sort(np.concatenate(unrelated_cos))
         p = 1.0 - np.searchsorted(pool, np.asarray(true_cos)) / len(pool)
-        k = F.SHORTLIST[service]
+        k = SHORTLIST[service]
         print(
             f"true entry expected within the top {k} at 100k entries (projection): "
             f"{np.mean(p * 100_000 < k):.3f}; within the top 10: "
@@ -302,9 +300,9 @@ def ingest_speed(photos: list[Path], services: list[str], n: int = 48) -> None:
         t_dec = t_ext = 0.0
         for i in range(0, len(data), 16):
             t0 = time.perf_counter()
-            decoded = [F.decode(b) for b in data[i : i + 16]]
+            decoded = [decode(b) for b in data[i : i + 16]]
             t1 = time.perf_counter()
-            F.extract_many(service, decoded)
+            extract_many(service, decoded)
             t2 = time.perf_counter()
             t_dec += t1 - t0
             t_ext += t2 - t1
@@ -317,7 +315,7 @@ def ingest_speed(photos: list[Path], services: list[str], n: int = 48) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--services", default=",".join(F.SERVICES))
+    ap.add_argument("--services", default=",".join(SERVICES))
     ap.add_argument("--photos", type=int, default=0, help="use only the first N photos")
     ap.add_argument("--fillers", type=int, default=400, help="tuxpaint fillers in the store")
     ap.add_argument("--transforms", default="", help="comma-separated subset")
@@ -340,8 +338,8 @@ def main() -> int:
         transforms = tuple(t for t in transforms if t.name in wanted)
     print(f"machine: {machine()}")
     print(
-        f"features: {F.FEATURES_VERSION}, VECTOR_DIM {F.VECTOR_DIM} {F.VECTOR_DTYPE}, "
-        f"SHORTLIST {F.SHORTLIST}"
+        f"features: {FEATURES_VERSION}, VECTOR_DIM {VECTOR_DIM} {VECTOR_DTYPE}, "
+        f"SHORTLIST {SHORTLIST}"
     )
     print(
         f"corpus: {len(kept)} stored photos + {len(fillers)} fillers, {len(held)} held-out "

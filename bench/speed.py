@@ -153,9 +153,9 @@ def fill(library_id: int, target: int, seeds: np.ndarray, blobs: list[bytes | No
     from django.db import transaction
     from django.db.models import F
 
-    from engine.features import FEATURES_VERSION
-    from engine.index import STORED
+    from engine.features.extract import FEATURES_VERSION
     from engine.models import EngineChange, EngineEntry, EngineEntryBlob, EngineLibrary
+    from engine.vectors import STORED
 
     library = EngineLibrary.objects.get(pk=library_id)
     rng = np.random.default_rng(library.entry_count)
@@ -222,7 +222,8 @@ def end_to_end(args: argparse.Namespace) -> None:
 
             django.setup()
             from engine import services
-            from engine.features import decode, extract
+            from engine.features.decode import decode
+            from engine.features.extract import extract
             from engine.models import EngineLibrary
 
             service = args.service
@@ -290,9 +291,11 @@ def index_only(size: int, queries: int) -> None:
     import django
 
     django.setup()
-    from engine import index
+    from engine import ann, index
+    from engine.features.extract import VECTOR_DIM
+    from engine.vectors import Filter
 
-    dim = index.VECTOR_DIM
+    dim = VECTOR_DIM
     rng = np.random.default_rng(1)
     centers = rng.standard_normal((2000, dim)).astype(np.float32)
     before = rss_mib()
@@ -317,13 +320,13 @@ def index_only(size: int, queries: int) -> None:
         (queries, dim)
     ).astype(np.float32)
     qs = (qs / np.linalg.norm(qs, axis=1, keepdims=True)).astype(np.float32)
-    ann_min = index.ANN_MIN_ROWS
-    index.ANN_MIN_ROWS = 2**62  # exact scan only, and no graph build in the background
+    ann_min = ann.ANN_MIN_ROWS
+    ann.ANN_MIN_ROWS = 2**62  # exact scan only, and no graph build in the background
     exact: dict[int, list[list[int]]] = {}
     for label, flt, k in [
-        ("no filter, top 1001", index.Filter(), 1001),
-        ("no filter, top 20", index.Filter(), 20),
-        ("5 % tag filter, top 1001", index.Filter(tags=(7,)), 1001),
+        ("no filter, top 1001", Filter(), 1001),
+        ("no filter, top 20", Filter(), 20),
+        ("5 % tag filter, top 1001", Filter(tags=(7,)), 1001),
     ]:
         built.search(qs[0], flt, k)
         times = []
@@ -332,12 +335,12 @@ def index_only(size: int, queries: int) -> None:
             started = time.perf_counter()
             results.append([e for e, _ in built.search(q, flt, k)])
             times.append(time.perf_counter() - started)
-        if flt == index.Filter():
+        if flt == Filter():
             exact[k] = results
         row(f"index only, {size:,} x {dim}-d, {label}", pct(times), "(exact scan)")
     row("resident memory per entry (1 vector, exact)", f"{per_entry:.0f} bytes")
-    index.ANN_MIN_ROWS = ann_min
-    if index.ann_library() is None or size < ann_min:
+    ann.ANN_MIN_ROWS = ann_min
+    if ann.ann_library() is None or size < ann_min:
         return
     before = rss_mib()
     started = time.perf_counter()
@@ -345,11 +348,11 @@ def index_only(size: int, queries: int) -> None:
     row(f"approximate graph build, {size:,} rows", f"{time.perf_counter() - started:.0f} s")
     graph_bytes = (rss_mib() - before) * 2**20 / size
     for k in (20, 1001):
-        built.search(qs[0], index.Filter(), k)
+        built.search(qs[0], Filter(), k)
         times, recall, top1 = [], 0.0, 0
         for q, truth in zip(qs, exact[k], strict=True):
             started = time.perf_counter()
-            found = [e for e, _ in built.search(q, index.Filter(), k)]
+            found = [e for e, _ in built.search(q, Filter(), k)]
             times.append(time.perf_counter() - started)
             recall += len(set(found) & set(truth)) / len(truth)
             top1 += found[0] == truth[0]

@@ -150,7 +150,8 @@ CELERY_BROKER_URL = env.url(
     schemes=("redis", "rediss", "amqp", "pyamqp", "filesystem"),
 )
 # A task whose worker died unacknowledged is delivered again after this long (Redis broker). It
-# must exceed the longest retry countdown (tasks.MAX_BACKOFF): a waiting retry is unacknowledged.
+# must exceed the longest retry countdown (gallery.services.task_base.MAX_BACKOFF): a waiting
+# retry is unacknowledged.
 VISIBILITY_TIMEOUT = env.integer("TUKU_TASK_VISIBILITY_TIMEOUT", 600, minimum=5)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
@@ -235,6 +236,9 @@ APPEND_SLASH = True  # the wire views are registered without slashes and never r
 ENGINE_URL = env.url("TUKU_ENGINE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
 ENGINE_URL_FETCH = env.boolean("TUKU_ENGINE_URL_FETCH", True)
 ENGINE_URL_FETCH_PRIVATE = env.boolean("TUKU_ENGINE_URL_FETCH_PRIVATE", False)
+# The engine's exported image model: `manage.py engine_model` writes it once, every engine
+# process loads it from here.
+ENGINE_MODEL_DIR = env.directory("TUKU_ENGINE_MODEL_DIR", DATA_DIR / "models")
 # Timeouts for calls from the console to any backend: (connect, read) in seconds.
 BACKEND_TIMEOUT = (
     float(env.integer("TUKU_BACKEND_CONNECT_TIMEOUT", 5, minimum=1)),

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from gallery.views import LoginView
+from gallery.views.auth import LoginView
 
 urlpatterns = [
     path("", include("engine.urls")),

@@ -1,4 +1,4 @@
-"""Authentication: access tokens (spec §4.1, §4.2) and bce-auth-v1 signatures (§4.3)."""
+"""Authentication: access tokens (baidu-wire §4.1, §4.2) and bce-auth-v1 signatures (§4.3)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from django.utils import timezone
 
 from engine.errors import WireError
 from engine.models import EngineApp, EngineToken
+from wire.baidu import API_SCOPE
 
 TOKEN_LIFETIME = 2_592_000  # seconds (30 days), the hosted value; the SDK caches by it
 # Expired tokens are kept this much longer so that they still answer 111, not 110.
 EXPIRED_KEPT = timedelta(days=30)
-CLOCK_SKEW = 300  # seconds a signature's timestamp may lie in the future (§4.3 step 3)
+# Seconds a signature's timestamp may lie in the future (baidu-wire §4.3 step 3).
+CLOCK_SKEW = 300
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ def token_issue(app: EngineApp) -> IssuedToken:
         issued_at=now,
         expires_at=now + timedelta(seconds=TOKEN_LIFETIME),
     )
-    # Without brain_all_scope the official SDK signs every later call (§4.1, §11.5).
-    scope = "public" if app.signing_only else "public brain_all_scope"
+    # Without brain_all_scope the official SDK signs every later call (baidu-wire §4.1, §11.5).
+    scope = "public" if app.signing_only else f"public {API_SCOPE}"
     return IssuedToken(
         access_token=access,
         refresh_token=refresh,
@@ -124,7 +126,7 @@ def _by_signature(request: HttpRequest, header: str) -> EngineApp:
 
 def _host_candidates(host: str) -> list[str]:
     """Host as received, then without a port: the SDK signs the bare hostname, and a
-    reverse proxy may have put the port back (§4.3)."""
+    reverse proxy may have put the port back (baidu-wire §4.3)."""
     candidates = [host]
     head, sep, port = host.rpartition(":")
     if sep and port.isdigit() and (not head.startswith("[") or head.endswith("]")):
@@ -150,7 +152,8 @@ def signature_for(
     query: str,
     headers: dict[str, str],
 ) -> str:
-    """The bce-auth-v1 signature exactly as the official Python SDK computes it (§4.3)."""
+    """The bce-auth-v1 signature exactly as the official Python SDK computes it
+    (baidu-wire §4.3)."""
     signing_key = hmac.new(secret_key.encode(), auth_prefix.encode(), hashlib.sha256).hexdigest()
     pairs = []
     for item in query.split("&"):

@@ -1,35 +1,11 @@
-"""Wire errors the engine emits, with the exact messages of spec §8.1."""
+"""The engine's exceptions: wire errors it answers with, and refusals of the console's calls.
+
+Wire errors carry the exact messages of baidu-wire §8.1 (``wire.baidu.MESSAGES``).
+"""
 
 from __future__ import annotations
 
-MESSAGES: dict[int, str] = {
-    2: "Service temporarily unavailable",
-    3: "Unsupported openapi method",
-    6: "No permission to access data",
-    14: "IAM Certification failed",
-    18: "Open api qps request limit reached",
-    19: "Open api total request limit reached",
-    100: "Invalid parameter",
-    110: "Access token invalid or no longer valid",
-    111: "Access token expired",
-    216017: "not initialized",
-    216100: "invalid param",
-    216101: "not enough param",
-    216200: "empty image",
-    216201: "image format error",
-    216202: "image size error",
-    216203: "input image cannot handle",
-    216680: "item not exist",
-    216681: "item exist",
-    282000: "internal error",
-    282006: "batch task limit reached",
-    282111: "url format illegal",
-    282112: "url download timeout",
-    282113: "url response invalid",
-    282114: "url size error",
-}
-
-BRIEF_TOO_LONG = "brief too long"  # 216100 with its own message (spec §5.5)
+from wire.baidu import MESSAGES
 
 
 class WireError(Exception):
@@ -39,3 +15,11 @@ class WireError(Exception):
         self.code = code
         self.msg = msg if msg is not None else MESSAGES[code]
         super().__init__(f"{self.code} {self.msg}")
+
+
+class EngineNotFoundError(LookupError):
+    """No such application or library (in-process administration and reads)."""
+
+
+class EngineInvalidError(ValueError):
+    """An argument the engine cannot accept (unknown service, negative QPS, ...)."""

@@ -1,12 +1,12 @@
-"""Fetching `url` images for the wire (spec §5.2), through the shared safe downloader."""
+"""Fetching `url` images for the wire (baidu-wire §5.2), through the shared safe downloader."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
 from engine.errors import WireError
-from searchapi import urlfetch
-from searchapi.urlfetch import Address
+from wire import urlfetch
+from wire.urlfetch import Address
 
 
 def is_allowed(ip: Address) -> bool:

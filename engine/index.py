@@ -1,5 +1,8 @@
 """Per-library in-memory vector index, derived from the store and never the source of truth.
 
+``LibraryIndex`` implements ``engine.vectors.VectorIndex``; the optional approximate path for
+very large libraries is engine/ann.py.
+
 Each process holds, per library it serves, a float32 matrix of all entries' vectors plus per
 entry its id, a packed label column (two tags, two class ids) and an alive flag. Searches are
 an exact masked scan: filters are applied to the label column first, so filtered-out entries
@@ -20,8 +23,6 @@ an update, never half of each. Growth and compaction build new arrays and publis
 
 from __future__ import annotations
 
-import functools
-import importlib
 import itertools
 import logging
 import os
@@ -35,8 +36,10 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from engine.features import FEATURES_VERSION, VECTOR_DIM, VECTOR_DTYPE
+from engine import ann
+from engine.features.extract import FEATURES_VERSION, VECTOR_DIM
 from engine.models import EngineChange, EngineEntry, EngineLibrary
+from engine.vectors import STORED, Filter, LibraryGoneError, decode_vectors
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +47,7 @@ MAX_REPLAY = 20_000  # further behind than this, a rebuild is cheaper than repla
 SNAPSHOT_MIN_ENTRIES = 2_000
 SNAPSHOT_EVERY = 5_000  # changes between snapshots
 SCAN_CHUNK = 1 << 18  # rows per matrix product, to bound temporary memory
-STORED = np.dtype(VECTOR_DTYPE).newbyteorder("<")
-
-# Approximate path for large libraries, unfiltered searches only (filters stay exact): an
-# HNSW graph over 8-bit quantised rows, built in a background thread, candidates rescored
-# exactly from the float32 rows; rows added since the build are scanned exactly. Optional:
-# without faiss every search is the exact scan.
-ANN_MIN_ROWS = 600_000  # below this the exact scan costs tens of milliseconds at most
-ANN_STALE = 0.1  # rebuild once rows added or entries deleted since exceed this fraction
-ANN_M = 32
-ANN_EF_CONSTRUCTION = 80
-ANN_MAX_CANDIDATES = 4096
 _generations = itertools.count(1)
-
-
-@functools.cache
-def ann_library() -> Any:
-    """faiss, imported on first need (it is optional and slow to import), else None."""
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs every CPU probe
-    try:
-        return importlib.import_module("faiss")  # untyped on purpose: its stubs are partial
-    except ImportError:  # pragma: no cover - depends on the installation
-        return None
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Search restrictions (spec §5.6, §5.7); an empty filter matches every entry."""
-
-    tags: tuple[int, ...] = ()
-    tag_logic: int = 0  # 0 = AND, 1 = OR
-    class_id1: int | None = None
-    class_id2: int | None = None
 
 
 def pack_labels(
@@ -100,13 +72,6 @@ def matches(labels: np.ndarray, flt: Filter) -> np.ndarray:
     if flt.class_id2 is not None:
         mask &= fields[:, 3] == flt.class_id2
     return mask
-
-
-def decode_vectors(blob: bytes) -> np.ndarray:
-    """Stored vectors as float32 (k, D); empty if the blob has another shape."""
-    if len(blob) % (VECTOR_DIM * STORED.itemsize):
-        return np.zeros((0, VECTOR_DIM), np.float32)
-    return np.frombuffer(blob, dtype=STORED).reshape(-1, VECTOR_DIM).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -141,19 +106,9 @@ def _empty_state(seq: int, cap_e: int = 64, cap_v: int = 64) -> _State:
     )
 
 
-@dataclass(frozen=True)
-class _Ann:
-    graph: Any  # faiss.IndexHNSWSQ over vector rows [0, rows)
-    rows: int
-    generation: int
-    dead: int  # dead entries when it was built
-
-
-class LibraryGoneError(Exception):
-    """The library was deleted (or replaced) while its index was in use."""
-
-
 class LibraryIndex:
+    """One library's index in this process (see the module docstring for its invariants)."""
+
     def __init__(self, library_id: int, uid: str) -> None:
         self.library_id = library_id
         self.uid = uid
@@ -162,7 +117,7 @@ class LibraryIndex:
         self._slot: dict[int, int] = {}  # entry id -> slot; writers only
         self._saved_seq = -1
         self._saving = False
-        self._ann: _Ann | None = None
+        self._ann: ann.Graph | None = None
         self._ann_building = False
 
     @property
@@ -363,9 +318,9 @@ class LibraryIndex:
             return []
         query = np.asarray(query, np.float32).reshape(-1, VECTOR_DIM)
         if flt == Filter():
-            ann = self._usable_ann(state)
-            if ann is not None:
-                return self._search_ann(state, ann, query, k)
+            graph = self._usable_graph(state)
+            if graph is not None:
+                return self._search_graph(state, graph, query, k)
         if len(slots) >= n // 2:  # one pass over every row, then drop the ineligible
             sims = _best_per_row(state.vectors, slice(0, m), query)
             # One vector per entry (similar, product, materiel): rows are entries.
@@ -392,17 +347,16 @@ class LibraryIndex:
 
     # ------------------------------------------------------------------ approximate path
 
-    def _usable_ann(self, state: _State) -> _Ann | None:
+    def _usable_graph(self, state: _State) -> ann.Graph | None:
         """The graph if it matches this state; schedules a (re)build when one is due."""
-        if state.m < ANN_MIN_ROWS or ann_library() is None:
+        if not ann.worthwhile(state.m):
             return None
-        ann = self._ann
-        if ann is not None and ann.generation != state.generation:
-            ann = None
-        dead = state.n - state.live
-        if ann is None or max(state.m - ann.rows, dead - ann.dead) > ANN_STALE * ann.rows:
+        graph = self._ann
+        if graph is not None and graph.generation != state.generation:
+            graph = None
+        if graph is None or graph.stale(state.m, state.n - state.live):
             self._build_ann_async(state)
-        return ann
+        return graph
 
     def _build_ann_async(self, state: _State) -> None:
         if self._ann_building:
@@ -412,23 +366,16 @@ class LibraryIndex:
 
     def _build_ann(self, state: _State) -> None:
         try:
-            faiss = ann_library()
             started = time.monotonic()
-            rows = state.m
-            graph = faiss.IndexHNSWSQ(
-                VECTOR_DIM, faiss.ScalarQuantizer.QT_8bit, ANN_M, faiss.METRIC_INNER_PRODUCT
-            )
-            graph.hnsw.efConstruction = ANN_EF_CONSTRUCTION
-            graph.train(np.ascontiguousarray(state.vectors[: min(rows, 100_000)]))
-            for lo in range(0, rows, 100_000):
-                graph.add(np.ascontiguousarray(state.vectors[lo : min(lo + 100_000, rows)]))
-            # Rows below `rows` never change within a generation (append-only), so the
+            # Rows below `state.m` never change within a generation (append-only), so the
             # graph stays valid for this generation whatever happened meanwhile.
-            self._ann = _Ann(graph, rows, state.generation, state.n - state.live)
+            self._ann = ann.build(
+                state.vectors, state.m, generation=state.generation, dead=state.n - state.live
+            )
             log.info(
                 "engine index: approximate graph for library %s: %d rows in %.1fs",
                 self.library_id,
-                rows,
+                state.m,
                 time.monotonic() - started,
             )
         except Exception:
@@ -436,17 +383,13 @@ class LibraryIndex:
         finally:
             self._ann_building = False
 
-    def _search_ann(
-        self, state: _State, ann: _Ann, query: np.ndarray, k: int
+    def _search_graph(
+        self, state: _State, graph: ann.Graph, query: np.ndarray, k: int
     ) -> list[tuple[int, float]]:
         per_entry = state.m / max(1, state.n)
-        wanted = int((k + 32) * per_entry * 1.5) + (state.n - state.live)
-        wanted = max(1, min(ann.rows, ANN_MAX_CANDIDATES, max(wanted, 200)))
-        params = ann_library().SearchParametersHNSW()
-        params.efSearch = max(256, wanted)
-        _, found = ann.graph.search(query, wanted, params=params)
-        rows = np.unique(found[found >= 0])
-        rows = np.concatenate([rows, np.arange(ann.rows, state.m)])  # added since the build
+        count = int((k + 32) * per_entry * 1.5) + (state.n - state.live)
+        rows = graph.candidates(query, max(count, 200))
+        rows = np.concatenate([rows, np.arange(graph.rows, state.m)])  # added since the build
         sims = _best_per_row(state.vectors, rows, query)  # exact rescoring
         slots = state.owner[rows]
         alive = state.alive[slots]

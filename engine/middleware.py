@@ -1,8 +1,8 @@
 """Keep the wire JSON even when Django itself answers before the engine's views run.
 
 Example: a signed call whose `Host` is not in ALLOWED_HOSTS makes CommonMiddleware answer an
-HTML 400, which the official SDK cannot parse (it raises JSONDecodeError, spec §11.3). Placed
-first in MIDDLEWARE, this turns any non-JSON answer on a wire path into the wire's JSON.
+HTML 400, which the official SDK cannot parse (it raises JSONDecodeError, baidu-wire §11.3).
+Placed first in MIDDLEWARE, this turns any non-JSON answer on a wire path into the wire's JSON.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from engine.errors import WireError
-from engine.views import CONTENT_TYPE, error_response, new_log_id
+from engine.http import error_response, new_log_id, oauth_error
+from wire.baidu import API_ROOT, OAUTH_ROOT
 
 log = logging.getLogger(__name__)
-
-API_PREFIX = "/rest/2.0/"
-OAUTH_PREFIX = "/oauth/2.0/"
 
 
 class WireJsonMiddleware:
@@ -28,7 +26,7 @@ class WireJsonMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         path = request.path_info
-        if not path.startswith((API_PREFIX, OAUTH_PREFIX)):
+        if not path.startswith((API_ROOT, OAUTH_ROOT)):
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -38,10 +36,8 @@ class WireJsonMiddleware:
             path,
             response.status_code,
         )
-        if path.startswith(OAUTH_PREFIX):
-            return JsonResponse(
-                {"error": "invalid_request", "error_description": f"HTTP {response.status_code}"},
-                status=max(400, response.status_code),
-                content_type=CONTENT_TYPE,
+        if path.startswith(OAUTH_ROOT):
+            return oauth_error(
+                "invalid_request", f"HTTP {response.status_code}", max(400, response.status_code)
             )
         return error_response(new_log_id(), WireError(282000))

@@ -11,8 +11,8 @@ import uuid
 from django.db import models
 
 from console.fields import EncryptedTextField
+from wire.baidu import SERVICES
 
-SERVICES = ("same_hq", "similar", "product", "picturebook", "materiel")
 SERVICE_CHOICES = [(s, s) for s in SERVICES]
 DEFAULT_CAPACITY = 500_000
 DEFAULT_QPS = 10
@@ -27,7 +27,8 @@ class EngineApp(models.Model):
     secret_key = EncryptedTextField()
     services = models.JSONField(default=list)
     qps = models.PositiveIntegerField(default=DEFAULT_QPS, help_text="0 = unlimited")
-    # Token responses omit brain_all_scope, so the official SDK switches to signing (spec §4.1).
+    # Token responses omit brain_all_scope, so the official SDK switches to signing
+    # (baidu-wire §4.1).
     signing_only = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -84,7 +85,7 @@ class EngineEntry(models.Model):
     height = models.PositiveIntegerField()
     byte_size = models.PositiveIntegerField()
     format = models.CharField(max_length=8)
-    # (k, D) little-endian array of features.VECTOR_DTYPE, row 0 the global vector.
+    # (k, D) array of engine.vectors.STORED, row 0 the global vector.
     vectors = models.BinaryField()
     features_version = models.CharField(max_length=40)
     seq = models.BigIntegerField(help_text="library sequence number of the add")

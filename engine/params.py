@@ -1,6 +1,6 @@
-"""Wire parameters: body parsing (spec §3.1) and the field rules of §5.
+"""Wire parameters: body parsing (baidu-wire §3.1) and the field rules of §5.
 
-Parsers raise WireError; the caller decides the order in which they run (§8.2).
+Parsers raise WireError; the caller decides the order in which they run (baidu-wire §8.2).
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import unquote_to_bytes
 
-from engine.errors import BRIEF_TOO_LONG, WireError
+from engine.errors import WireError
+from wire.baidu import (
+    BRIEF_TOO_LONG,
+    DEFAULT_RN,
+    MAX_BRIEF_BYTES,
+    MAX_DELETE_BATCH,
+    MAX_IMAGE_BASE64,
+    MAX_LABEL,
+    MAX_TAGS,
+    PAGE_WINDOW,
+    cont_sign_parts,
+)
 
-MAX_BRIEF_BYTES = 256
-MAX_IMAGE_BASE64 = 4 * 1024 * 1024
-MAX_IMAGE_BYTES = 3 * 1024 * 1024
-MAX_URL_BYTES = 1024
-MAX_DELETE_BATCH = 100
-PAGE_WINDOW = 1000
-DEFAULT_RN = 300
+# Fields in one form body; more is no SDK's doing and would only cost parsing time.
 MAX_FIELDS = 1000
 
 _DIGITS = re.compile(r"[0-9]+")
-_CONT_SIGN = re.compile(r"([0-9]{1,10}),([0-9]{1,10})")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -65,7 +69,7 @@ def parse_body(content_type: str, body: bytes) -> Params:
 
 def _urlencoded(body: bytes) -> list[tuple[bytes, bytes]]:
     # Parsed by hand because Django's QueryDict replaces invalid UTF-8 instead of failing,
-    # and the spec wants 216100 for it.
+    # and the wire wants 216100 for it (baidu-wire §3.1).
     pairs: list[tuple[bytes, bytes]] = []
     for item in body.split(b"&"):
         if not item:
@@ -111,17 +115,17 @@ def _uint16(text: str) -> int:
     if not _DIGITS.fullmatch(text):
         raise WireError(216100)
     number = int(text)
-    if not 1 <= number <= 65535:
+    if not 1 <= number <= MAX_LABEL:
         raise WireError(216100)
     return number
 
 
 def tags(value: str | None) -> tuple[int, ...] | None:
-    """One or two integers 1..65535, comma-separated (spec §5.6)."""
+    """One or two integers 1..65535, comma-separated (baidu-wire §5.6)."""
     if value is None:
         return None
     items = value.split(",")
-    if len(items) > 2:
+    if len(items) > MAX_TAGS:
         raise WireError(216100)
     return tuple(_uint16(item) for item in items)
 
@@ -156,14 +160,14 @@ def rn(value: str | None) -> int:
 
 
 def _cont_sign(text: str) -> str:
-    match = _CONT_SIGN.fullmatch(text)
-    if match is None or max(int(match[1]), int(match[2])) > 0xFFFFFFFF:
+    parts = cont_sign_parts(text)
+    if parts is None:
         raise WireError(216100)
-    return f"{int(match[1])},{int(match[2])}"
+    return f"{parts[0]},{parts[1]}"
 
 
 def cont_sign_single(value: str) -> str:
-    """update: exactly one signature (spec §5.8)."""
+    """update: exactly one signature (baidu-wire §5.8)."""
     return _cont_sign(value.strip())
 
 
@@ -195,6 +199,7 @@ def image_bytes(raw: bytes) -> bytes:
 
 
 def cont_sign_of(data: bytes) -> str:
-    """Engine derivation (spec §5.8): the first 8 bytes of SHA-256 as two big-endian uint32."""
+    """Engine derivation (baidu-wire §5.8): the first 8 bytes of SHA-256 as two big-endian
+    uint32."""
     d = hashlib.sha256(data).digest()
     return f"{int.from_bytes(d[0:4], 'big')},{int.from_bytes(d[4:8], 'big')}"

@@ -1,24 +1,21 @@
-"""Search: filter, scan, rank and page (spec §5.9, §6.2, §7)."""
+"""Search: filter, scan, rank and page (baidu-wire §5.9, §6.2, §7)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from engine import index
 from engine.errors import WireError
-from engine.features import (
+from engine.features.extract import (
     FEATURES_VERSION,
-    SHORTLIST,
     VERIFIED_SERVICES,
     Features,
     query_vectors,
-    rank,
-    similarity_score,
 )
+from engine.features.rank import SHORTLIST, rank, similarity_score
 from engine.models import EngineEntry, EngineEntryBlob, EngineLibrary
-from engine.params import PAGE_WINDOW
+from engine.vectors import Filter, LibraryGoneError, VectorIndex
+from wire.baidu import PAGE_WINDOW
 
 
 @dataclass(frozen=True)
@@ -39,20 +36,20 @@ def library_search(
     library: EngineLibrary,
     query: Features,
     cont_sign: str,
-    flt: index.Filter,
+    flt: Filter,
     pn: int,
     rn: int,
 ) -> Page:
     service = library.service
     try:
-        lib_index = index.for_library(library)
-    except index.LibraryGoneError:
+        lib_index: VectorIndex = index.for_library(library)
+    except LibraryGoneError:
         index.forget(library.pk)  # deleted by the console after this call looked it up
         raise WireError(216017) from None
     vectors = query_vectors(service, query)
     shortlist = SHORTLIST[service]
 
-    # An identical file ranks first with score 1.0 if it passes the filters (spec §7.2).
+    # An identical file ranks first with score 1.0 if it passes the filters (baidu-wire §7.2).
     exact = (
         EngineEntry.objects.filter(
             library=library, cont_sign=cont_sign, features_version=FEATURES_VERSION
@@ -62,9 +59,10 @@ def library_search(
     )
     exact_id = None
     if exact is not None:
-        labels = np.array([index.pack_labels(*exact[1:])], np.uint64)
-        if flt == index.Filter() or bool(index.matches(labels, flt)[0]):
-            exact_id = exact[0]
+        entry_id, tag1, tag2, class_id1, class_id2 = exact
+        tags = tuple(t for t in (tag1, tag2) if t is not None)
+        if flt.admits(tags, class_id1, class_id2):
+            exact_id = entry_id
 
     scores: dict[int, float]
     if service in VERIFIED_SERVICES:

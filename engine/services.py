@@ -1,4 +1,5 @@
-"""Administration of built-in applications and libraries, called in-process by the console.
+"""Administration of built-in applications and libraries, called in-process by the console:
+the writes. Reads are in engine/selectors.py.
 
 Everything else (add, search, update, delete) goes through the wire like any SDK would.
 """
@@ -13,25 +14,12 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from engine import index, store
-from engine.models import (
-    DEFAULT_CAPACITY,
-    DEFAULT_QPS,
-    SERVICES,
-    EngineApp,
-    EngineChange,
-    EngineEntry,
-    EngineLibrary,
-)
+from engine.errors import EngineInvalidError
+from engine.models import DEFAULT_CAPACITY, DEFAULT_QPS, EngineApp, EngineLibrary
+from engine.selectors import LibraryStats, get_app, get_library
+from wire.baidu import SERVICES
 
 ALNUM = string.ascii_letters + string.digits
-
-
-class EngineNotFoundError(LookupError):
-    """No such application or library."""
-
-
-class EngineInvalidError(ValueError):
-    """An argument the engine cannot accept (unknown service, negative QPS, ...)."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +27,6 @@ class EngineCredentials:
     app_id: str
     api_key: str
     secret_key: str
-
-
-@dataclass(frozen=True)
-class LibraryStats:
-    count: int
-    capacity: int
 
 
 def _random(alphabet: str, length: int) -> str:
@@ -65,20 +47,6 @@ def _qps(qps: int) -> int:
     if qps < 0:
         raise EngineInvalidError("qps must be 0 (unlimited) or a positive integer")
     return qps
-
-
-def _app(app_id: str) -> EngineApp:
-    app = EngineApp.objects.filter(app_id=app_id).first()
-    if app is None:
-        raise EngineNotFoundError(f"no engine application {app_id}")
-    return app
-
-
-def _library(app_id: str, service: str) -> EngineLibrary:
-    library = EngineLibrary.objects.filter(app__app_id=app_id, service=service).first()
-    if library is None:
-        raise EngineNotFoundError(f"application {app_id} has no {service} library")
-    return library
 
 
 def engine_app_create(
@@ -127,7 +95,7 @@ def engine_app_update(
         fields["name"] = name
     if signing_only is not None:
         fields["signing_only"] = signing_only
-    app = _app(app_id)
+    app = get_app(app_id)
     if fields:
         EngineApp.objects.filter(pk=app.pk).update(**fields)
 
@@ -136,7 +104,7 @@ def engine_app_rotate_secret(*, app_id: str) -> str:
     """A new Secret Key; every token issued before is revoked (next call gets 110)."""
     secret = _random(ALNUM, 32)
     with transaction.atomic():
-        app = _app(app_id)
+        app = get_app(app_id)
         app.secret_key = secret
         app.save(update_fields=["secret_key"])
         app.tokens.all().delete()
@@ -145,7 +113,7 @@ def engine_app_rotate_secret(*, app_id: str) -> str:
 
 def engine_app_delete(*, app_id: str) -> None:
     """Delete an application with its tokens, libraries and entries."""
-    app = _app(app_id)
+    app = get_app(app_id)
     for library_id in list(app.libraries.values_list("id", flat=True)):
         _library_drop(library_id)
     app.delete()
@@ -158,7 +126,7 @@ def engine_library_create(
         raise EngineInvalidError(f"unknown service {service}")
     if capacity < 1:
         raise EngineInvalidError("capacity must be a positive integer")
-    app = _app(app_id)
+    app = get_app(app_id)
     try:
         with transaction.atomic():
             EngineLibrary.objects.create(app=app, service=service, capacity=capacity)
@@ -171,24 +139,19 @@ def engine_library_set_capacity(*, app_id: str, service: str, capacity: int) -> 
     """Raise (or lower) the capacity; adds fail with 19 while count >= capacity."""
     if capacity < 1:
         raise EngineInvalidError("capacity must be a positive integer")
-    library = _library(app_id, service)
+    library = get_library(app_id, service)
     EngineLibrary.objects.filter(pk=library.pk).update(capacity=capacity)
     return LibraryStats(count=library.entry_count, capacity=capacity)
 
 
 def engine_library_clear(*, app_id: str, service: str) -> int:
     """Remove every image, including those other clients added. Returns how many."""
-    return store.library_clear(_library(app_id, service).pk)
+    return store.library_clear(get_library(app_id, service).pk)
 
 
 def engine_library_delete(*, app_id: str, service: str) -> None:
     """Delete the library; calls for the service then fail with 216017."""
-    _library_drop(_library(app_id, service).pk)
-
-
-def engine_library_stats(*, app_id: str, service: str) -> LibraryStats:
-    library = _library(app_id, service)
-    return LibraryStats(count=library.entry_count, capacity=library.capacity)
+    _library_drop(get_library(app_id, service).pk)
 
 
 def _library_drop(library_id: int) -> None:
@@ -197,76 +160,3 @@ def _library_drop(library_id: int) -> None:
     index.forget(library_id)
     if uid is not None:
         index.LibraryIndex(library_id, str(uid)).remove_snapshot()
-
-
-@dataclass(frozen=True)
-class EntryInfo:
-    """One stored image as the console mirrors it, with the engine's JPEG thumbnail."""
-
-    seq: int
-    cont_sign: str
-    brief: str
-    tags: tuple[int, ...]
-    class_id1: int | None
-    class_id2: int | None
-    sha256: str
-    width: int
-    height: int
-    byte_size: int
-    format: str
-    thumbnail: bytes
-
-
-@dataclass(frozen=True)
-class EntriesSince:
-    seq: int  # the change number to ask from next time
-    entries: list[EntryInfo]
-    removed: bool  # a delete or clear happened after `after_seq`
-
-
-def engine_library_entries_since(
-    *, app_id: str, service: str, after_seq: int, limit: int = 500
-) -> EntriesSince:
-    """Entries added after change `after_seq` (read-only; cheap when nothing changed).
-
-    A library recreated since (its sequence is behind `after_seq`) is read from the start.
-    """
-    library = _library(app_id, service)
-    if library.seq == after_seq:
-        return EntriesSince(seq=after_seq, entries=[], removed=False)
-    if after_seq > library.seq:
-        after_seq = 0
-    rows = list(
-        EngineEntry.objects.filter(library=library, seq__gt=after_seq)
-        .select_related("blob")
-        .defer("vectors", "blob__local")
-        .order_by("seq")[:limit]
-    )
-    entries = [
-        EntryInfo(
-            seq=row.seq,
-            cont_sign=row.cont_sign,
-            brief=row.brief,
-            tags=row.tags,
-            class_id1=row.class_id1,
-            class_id2=row.class_id2,
-            sha256=row.sha256,
-            width=row.width,
-            height=row.height,
-            byte_size=row.byte_size,
-            format=row.format,
-            thumbnail=bytes(row.blob.thumbnail) if hasattr(row, "blob") else b"",
-        )
-        for row in rows
-    ]
-    removed = EngineChange.objects.filter(
-        library=library, seq__gt=after_seq, op__in=[EngineChange.DELETE, EngineChange.CLEAR]
-    ).exists()
-    seq = entries[-1].seq if len(rows) == limit else library.seq
-    return EntriesSince(seq=seq, entries=entries, removed=removed)
-
-
-def engine_library_cont_signs(*, app_id: str, service: str) -> set[str]:
-    """Every cont_sign the library holds now."""
-    library = _library(app_id, service)
-    return set(EngineEntry.objects.filter(library=library).values_list("cont_sign", flat=True))

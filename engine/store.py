@@ -17,9 +17,10 @@ from django.db.models import F
 from PIL import Image
 
 from engine.errors import WireError
-from engine.features import FEATURES_VERSION, VECTOR_DIM, Decoded, Features
-from engine.index import STORED
+from engine.features.decode import Decoded
+from engine.features.extract import FEATURES_VERSION, VECTOR_DIM, Features
 from engine.models import EngineChange, EngineEntry, EngineEntryBlob, EngineLibrary
+from engine.vectors import STORED
 
 THUMBNAIL_SIDE = 320
 KEEP_CHANGES = 100_000  # change-log records kept per library; older ones are pruned
@@ -153,7 +154,7 @@ def entry_update(
         if entry_id is None:
             raise WireError(216680)
         if not fields:
-            return  # nothing to change: a successful no-op (spec §6.3)
+            return  # nothing to change: a successful no-op (baidu-wire §6.3)
         EngineEntry.objects.filter(pk=entry_id).update(**fields)
         _record(locked, EngineChange.UPDATE, [entry_id])
 

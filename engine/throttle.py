@@ -1,4 +1,4 @@
-"""QPS per application per interface over a sliding one-second window (spec §9).
+"""QPS per application per interface over a sliding one-second window (baidu-wire §9).
 
 The count must hold across every engine process, so it lives outside the process:
 

@@ -1,12 +1,11 @@
-"""The wire: Baidu Image Search's token endpoint and API paths (spec §2-§8).
+"""The wire: Baidu Image Search's token endpoint and API paths (baidu-wire §2-§8).
 
-Every API answer is HTTP 200 JSON with a `log_id`; checks run in the order of spec §8.2 and
-the first failing one decides the error. Token errors are OAuth-style with their statuses.
+Every API answer is HTTP 200 JSON with a `log_id`; checks run in the order of baidu-wire §8.2
+and the first failing one decides the error. Token errors are OAuth-style with their statuses.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import secrets
 import time
@@ -22,33 +21,18 @@ from django.views.decorators.csrf import csrf_exempt
 from engine import fetch, params, store, throttle
 from engine.auth import TOKEN_LIFETIME, authenticate, token_issue
 from engine.errors import WireError
-from engine.features import Decoded, Features, ImageRejected, decode, extract
-from engine.index import Filter
+from engine.features.decode import Decoded, ImageRejected, decode
+from engine.features.extract import Features, extract
+from engine.http import error_response, json_response, new_log_id, oauth_error
 from engine.models import EngineApp, EngineLibrary
 from engine.params import Params
 from engine.search import library_search
-from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
+from engine.vectors import Filter
+from wire.baidu import fits
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/json;charset=utf-8"
 SLOW_SECONDS = 1.0
-_LOG_EPOCH_MS = 1_577_836_800_000  # 2020-01-01
-_log_counter = itertools.count(secrets.randbelow(4096))
-
-
-def new_log_id() -> int:
-    """Unique per request across processes (milliseconds and a counter), below 2**53."""
-    millis = int(time.time() * 1000) - _LOG_EPOCH_MS
-    return ((millis << 12) | (next(_log_counter) & 0xFFF)) & (2**53 - 1)
-
-
-def _json(body: dict[str, Any], status: int = 200) -> JsonResponse:
-    return JsonResponse(body, status=status, content_type=CONTENT_TYPE)
-
-
-def error_response(log_id: int, error: WireError) -> JsonResponse:
-    return _json({"log_id": log_id, "error_code": error.code, "error_msg": error.msg})
 
 
 # ---------------------------------------------------------------------------- token
@@ -61,12 +45,12 @@ def token(request: HttpRequest) -> JsonResponse:
         return _token(request)
     except Exception:
         log.exception("engine token endpoint failed")
-        return _json({"error": "server_error", "error_description": "internal error"}, 500)
+        return oauth_error("server_error", "internal error", 500)
 
 
 def _token(request: HttpRequest) -> JsonResponse:
     if request.method not in ("GET", "POST"):
-        return _json({"error": "invalid_request", "error_description": "method not allowed"}, 405)
+        return oauth_error("invalid_request", "method not allowed", 405)
     values = {key: request.GET[key] for key in request.GET}
     if request.method == "POST":
         try:
@@ -77,25 +61,19 @@ def _token(request: HttpRequest) -> JsonResponse:
             if form.raw(key):
                 values[key] = form.raw(key).decode("utf-8", "replace")
     if values.get("grant_type") != "client_credentials":
-        return _json(
-            {
-                "error": "unsupported_grant_type",
-                "error_description": "The authorization grant type is not supported",
-            },
-            400,
+        return oauth_error(
+            "unsupported_grant_type", "The authorization grant type is not supported", 400
         )
     client_id = values.get("client_id", "")
     app = EngineApp.objects.filter(api_key=client_id).first() if client_id else None
     if app is None:
-        return _json({"error": "invalid_client", "error_description": "unknown client id"}, 401)
+        return oauth_error("invalid_client", "unknown client id", 401)
     if not secrets.compare_digest(
         values.get("client_secret", "").encode(), app.secret_key.encode()
     ):
-        return _json(
-            {"error": "invalid_client", "error_description": "Client authentication failed"}, 401
-        )
+        return oauth_error("invalid_client", "Client authentication failed", 401)
     issued = token_issue(app)
-    return _json(
+    return json_response(
         {
             "refresh_token": issued.refresh_token,
             "expires_in": TOKEN_LIFETIME,
@@ -125,7 +103,7 @@ def _read_body(request: HttpRequest) -> bytes | None:
 
 @csrf_exempt
 def unsupported(request: HttpRequest) -> JsonResponse:
-    """Any other path under /rest/2.0/ (spec §2)."""
+    """Any other path under /rest/2.0/ (baidu-wire §2)."""
     _read_body(request)
     return error_response(new_log_id(), WireError(3))
 
@@ -137,7 +115,7 @@ def api(request: HttpRequest, service: str, op: str) -> JsonResponse:
     outcome = "ok"
     try:
         answer = _api(request, service, op, _read_body(request))
-        return _json({"log_id": log_id, **answer})
+        return json_response({"log_id": log_id, **answer})
     except WireError as error:
         outcome = str(error.code)
         return error_response(log_id, error)
@@ -221,9 +199,7 @@ class Call:
             image = decode(data)
         except ImageRejected as rejected:
             raise WireError(rejected.error_code, rejected.error_msg) from None
-        shortest, ratio = PIXEL_LIMITS[self.service]
-        short, long = sorted((image.width, image.height))
-        if short < shortest or long > MAX_SIDE or (ratio is not None and long > ratio * short):
+        if not fits(self.service, image.width, image.height):
             raise WireError(216202)
         return image
 

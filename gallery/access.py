@@ -1,24 +1,27 @@
 """The one place where Membership roles are enforced.
 
 A user who is not a member gets 404 for an application and everything under it, so nothing
-leaks about its existence; a member whose role is too low for the action gets 403.
+leaks about its existence; a member whose role is too low for the action gets 403. Each
+`get_*` helper returns the object *and* the caller's role, so a page reads the membership once
+and decides what else to show from the role it got back.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from gallery.models import ROLE_RANK, Application, Batch, Image, Library, Membership, Role
 
-User = AbstractBaseUser | AnonymousUser
+
+def can(role: Role, needed: Role) -> bool:
+    """Whether `role` may do what `needed` may."""
+    return ROLE_RANK[role] >= ROLE_RANK[needed]
 
 
-def role_of(user: Any, application: Application) -> Role | None:
+def role_of(user: User, application: Application) -> Role | None:
     if not user.is_authenticated:
         return None
     if user.is_superuser:
@@ -31,61 +34,65 @@ def role_of(user: Any, application: Application) -> Role | None:
     return Role(role) if role else None
 
 
-def require_role(user: Any, application: Application, role: Role) -> Role:
+def _require(user: User, application: Application, needed: Role) -> Role:
     actual = role_of(user, application)
     if actual is None:
         raise Http404
-    if ROLE_RANK[actual] < ROLE_RANK[role]:
+    if not can(actual, needed):
         raise PermissionDenied
     return actual
 
 
-def applications_for(user: Any) -> QuerySet[Application]:
+def applications_for(user: User) -> QuerySet[Application]:
     if user.is_superuser:
         return Application.objects.all()
     return Application.objects.filter(memberships__user=user)
 
 
-def get_application(user: Any, application_id: int, role: Role = Role.VIEWER) -> Application:
+def get_application(
+    user: User, application_id: int, needed: Role = Role.VIEWER
+) -> tuple[Application, Role]:
     application = Application.objects.filter(pk=application_id).first()
     if application is None:
         raise Http404
-    require_role(user, application, role)
-    return application
+    return application, _require(user, application, needed)
 
 
-def get_library(user: Any, library_id: int, role: Role = Role.VIEWER) -> Library:
+def get_library(user: User, library_id: int, needed: Role = Role.VIEWER) -> tuple[Library, Role]:
     library = Library.objects.select_related("application").filter(pk=library_id).first()
     if library is None:
         raise Http404
-    require_role(user, library.application, role)
-    return library
+    return library, _require(user, library.application, needed)
 
 
-def get_image(user: Any, image_id: int, role: Role = Role.VIEWER) -> Image:
+def get_image(user: User, image_id: int, needed: Role = Role.VIEWER) -> tuple[Image, Role]:
+    """A tombstone is gone for the user: its page, files and edits are 404."""
     image = (
-        Image.objects.select_related("library__application")
-        .exclude(status="deleted")
-        .filter(pk=image_id)
-        .first()
+        Image.objects.listed().select_related("library__application").filter(pk=image_id).first()
     )
     if image is None:
         raise Http404
-    require_role(user, image.library.application, role)
-    return image
+    return image, _require(user, image.library.application, needed)
 
 
-def get_batch(user: Any, batch_id: int, role: Role = Role.VIEWER) -> Batch:
-    batch = Batch.objects.select_related("library__application").filter(pk=batch_id).first()
+def get_batch(user: User, batch_id: int, needed: Role = Role.VIEWER) -> tuple[Batch, Role]:
+    batch = (
+        Batch.objects.select_related("library__application", "source_library__application")
+        .filter(pk=batch_id)
+        .first()
+    )
     if batch is None:
         raise Http404
-    require_role(user, batch.library.application, role)
-    return batch
+    return batch, _require(user, batch.library.application, needed)
 
 
-def editable_libraries(user: Any, service: str) -> QuerySet[Library]:
+def editable_libraries(
+    user: User, service: str, *, excluding: Library | None = None
+) -> QuerySet[Library]:
     """Libraries of one service on applications where the user may upload."""
     libraries = Library.objects.filter(service=service).select_related("application")
+    if excluding is not None:
+        libraries = libraries.exclude(pk=excluding.pk)
     if user.is_superuser:
         return libraries
     return libraries.filter(

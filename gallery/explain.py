@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
+from wire.baidu import MAX_SIDE, PIXEL_LIMITS
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from searchapi import urlfetch
-from searchapi.urlfetch import MAX_URL_BYTES, Address, Fetched, FetchError
+from wire import urlfetch
+from wire.baidu import MAX_URL_BYTES
+from wire.urlfetch import Address, Fetched, FetchError
 
 __all__ = ["MAX_URL_BYTES", "FetchError", "Fetched", "check", "fetch", "is_allowed"]
 

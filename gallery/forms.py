@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from gallery import images
+from gallery.labels import Labels, brief_bytes
 from gallery.models import (
     BRIEF_MAX_BYTES,
     DEFAULT_CAPACITY,
@@ -23,7 +24,6 @@ from gallery.models import (
     Role,
     Service,
 )
-from gallery.services import Labels
 
 QPS_TIERS = [
     ("paid", _("Paid tier (10 QPS)")),
@@ -81,7 +81,7 @@ def class_id_field(label: Any) -> forms.IntegerField:
 
 
 def check_brief(value: str) -> None:
-    size = images.brief_bytes(value)
+    size = brief_bytes(value)
     if size > BRIEF_MAX_BYTES:
         raise ValidationError(
             _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed."),
@@ -215,7 +215,7 @@ class ClearForm(forms.Form):
 class CopyForm(forms.Form):
     target = forms.ModelChoiceField(label=_("Copy to"), queryset=Library.objects.none())
 
-    def __init__(self, *args: Any, choices: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, choices: QuerySet[Library], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = choices  # type: ignore[attr-defined]
         self.fields["target"].label_from_instance = str  # type: ignore[attr-defined]

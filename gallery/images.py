@@ -10,20 +10,23 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import uuid
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from searchapi.baidu import MAX_SIDE, PIXEL_LIMITS
+from wire.baidu import MAX_SIDE, PIXEL_LIMITS
 
 FORMATS = ("JPEG", "PNG", "BMP")
 MAX_BYTES = 3 * 1024 * 1024  # base64 of this is exactly the wire's 4 MiB cap
 # Refuse anything whose header claims more pixels than the largest legal image before decoding
 # it: a decompression bomb costs memory the moment it is decoded.
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# The one thumbnail spec: JPEG, at most this many pixels on the longest side.
 THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 82
 
 
 class ImageInvalid(ValueError):
@@ -120,15 +123,10 @@ def _thumbnail(source: PILImage.Image, side: int = THUMBNAIL_SIDE) -> bytes:
         background.paste(rgba, mask=rgba.getchannel("A"))
         picture = background
     out = io.BytesIO()
-    picture.save(out, "JPEG", quality=82, optimize=True)
+    picture.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
     return out.getvalue()
 
 
-def brief_from_filename(name: str) -> str:
-    """The file name cut at a character boundary to fit the 256-byte brief."""
-    cut = name.encode()[:256].decode(errors="ignore")
-    return cut.strip() or "image"
-
-
-def brief_bytes(brief: str) -> int:
-    return len(brief.encode())
+def thumbnail_name() -> str:
+    """Thumbnail storage names never repeat, so that browsers may cache them for a day."""
+    return f"{uuid.uuid4().hex}.jpg"

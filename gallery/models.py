@@ -228,6 +228,16 @@ class ImageSource(models.TextChoices):
     API = "api", _("API")
 
 
+class ImageQuerySet(models.QuerySet["Image"]):
+    def live(self) -> ImageQuerySet:
+        """Rows the library holds or is about to hold: everything but deletions."""
+        return self.exclude(status__in=[ImageStatus.DELETING, ImageStatus.DELETED])
+
+    def listed(self) -> ImageQuerySet:
+        """Rows a page lists: everything but tombstones (a row being deleted still shows)."""
+        return self.exclude(status=ImageStatus.DELETED)
+
+
 def original_path(image: Image, filename: str) -> str:
     suffix = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}.get(image.format, "")
     return f"originals/{image.library_id}/{image.sha256[:2]}/{uuid.uuid4().hex}{suffix}"
@@ -286,6 +296,8 @@ class Image(models.Model):
     status_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ImageQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -329,6 +341,31 @@ class Image(models.Model):
         return [t for t in (self.tag1, self.tag2) if t is not None]
 
 
+class ActivityVerb(models.TextChoices):
+    """Every action the activity log records, with the words a page shows for it."""
+
+    APPLICATION_CREATE = "application.create", _("created the application")
+    APPLICATION_UPDATE = "application.update", _("changed the services or the QPS limit")
+    APPLICATION_REVEAL_SECRET = "application.reveal_secret", _("revealed the Secret Key")
+    APPLICATION_ROTATE_SECRET = "application.rotate_secret", _("rotated the Secret Key")
+    MEMBER_SET = "member.set", _("set a member's role")
+    MEMBER_REMOVE = "member.remove", _("removed a member")
+    LIBRARY_CREATE = "library.create", _("created the library")
+    LIBRARY_REGISTER = "library.register", _("registered the library")
+    LIBRARY_CAPACITY = "library.capacity", _("changed the capacity")
+    LIBRARY_SEARCH = "library.search", _("searched")
+    LIBRARY_REPUSH = "library.repush", _("pushed the library again")
+    LIBRARY_COPY = "library.copy", _("copied a library into this one")
+    LIBRARY_CLEAR = "library.clear", _("cleared the library")
+    IMAGE_UPLOAD = "image.upload", _("uploaded")
+    IMAGE_EDIT = "image.edit", _("edited")
+    IMAGE_DELETE = "image.delete", _("deleted")
+    IMAGE_REPUSH = "image.repush", _("pushed again")
+    BATCH_CREATE = "batch.create", _("started a batch upload")
+    BATCH_CANCEL = "batch.cancel", _("cancelled a job")
+    BATCH_RETRY = "batch.retry", _("retried a job's failed images")
+
+
 class Activity(models.Model):
     """Who did what to which object, when. Written by services, never by signals."""
 
@@ -338,7 +375,7 @@ class Activity(models.Model):
     application = models.ForeignKey(
         Application, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
     )
-    verb = models.CharField(max_length=40)
+    verb = models.CharField(max_length=40, choices=ActivityVerb.choices)
     object_type = models.CharField(max_length=20)
     object_id = models.BigIntegerField(null=True)
     object_repr = models.CharField(max_length=300)

@@ -1,5 +1,5 @@
 """Client for Baidu's Image Search REST API, spoken identically to the hosted service and to the
-Tuku engine (see the wire contract, ``baidu-image-search-api.md``).
+Tuku engine (the wire contract: docs/baidu-wire.md; its values: ``wire.baidu``).
 
 Every failure surfaces as one exception type, :class:`BaiduError`, whose ``retryable`` says
 whether repeating the same call can succeed. Nothing from ``requests`` escapes.
@@ -23,42 +23,30 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import requests
 
+from searchapi.errors import ApiError
 from searchapi.throttle import MemoryRateLimiter, RateLimiter
+from wire.baidu import (
+    API_PATHS,
+    API_SCOPE,
+    BRIEF_TOO_LONG,
+    MAX_BRIEF_BYTES,
+    MAX_DELETE_BATCH,
+    MAX_IMAGE_BASE64,
+    MAX_LABEL,
+    MAX_TAGS,
+    MAX_URL_BYTES,
+    MESSAGES,
+    PAGE_WINDOW,
+    RETRYABLE_CODES,
+    SERVICES,
+    TOKEN_PATH,
+    cont_sign_parts,
+)
 
 log = logging.getLogger(__name__)
 
-_PATHS = {
-    "same_hq": "/rest/2.0/realtime_search/same_hq/",
-    "similar": "/rest/2.0/image-classify/v1/realtime_search/similar/",
-    "product": "/rest/2.0/image-classify/v1/realtime_search/product/",
-    "picturebook": "/rest/2.0/imagesearch/v1/realtime_search/picturebook/",
-    "materiel": "/rest/2.0/image-classify/v1/realtime_search/materiel/",
-}
-SERVICES = tuple(_PATHS)
-# Image limits of the wire (spec §5.3), for whoever decodes images: the longest side, and per
-# service (shortest side at least, long/short aspect ratio at most or None). All inclusive.
-MAX_SIDE = 4096
-PIXEL_LIMITS: dict[str, tuple[int, float | None]] = {
-    "same_hq": (50, None),
-    "similar": (50, None),
-    "product": (300, None),
-    "picturebook": (150, 10.0),
-    "materiel": (1, 20.0),
-}
-TOKEN_PATH = "/oauth/2.0/token"  # noqa: S105 (a path, not a password)
-
-# Codes where the server says, or the nature of the failure implies, that the same call may
-# succeed later. Transport failures are retryable as well.
-RETRYABLE_CODES = frozenset({1, 2, 4, 18, 216630, 216634, 282000})
-
-MAX_BRIEF_BYTES = 256
-MAX_IMAGE_BASE64 = 4 * 1024 * 1024
-MAX_URL_BYTES = 1024
-MAX_DELETE_BATCH = 100
 QPS_TRIES = 5  # attempts in total when the server answers 18
 TOKEN_MARGIN_S = 60.0  # renew this long before expires_in runs out
-_SCOPE = "brain_all_scope"
-_CONT_SIGN = re.compile(r"([0-9]{1,10}),([0-9]{1,10})")
 _SECRET_IN_TEXT = re.compile(r"((?:access_token|client_secret)=)[^&\s'\"]+")
 
 
@@ -71,14 +59,8 @@ class Credentials:
     secret_key: str = field(repr=False)
 
 
-class BaiduError(Exception):
-    """A call that failed.
-
-    ``error_code`` is the wire code (an int, or the string the server sent), or a client-side
-    string code: ``"timeout"``, ``"connection"``, ``"tls"``, ``"bad_response"``, or an OAuth
-    ``error`` such as ``"invalid_client"`` from the token endpoint. ``retryable`` is True only
-    where repeating the identical call can succeed.
-    """
+class BaiduError(ApiError):
+    """A failed call of the Baidu wire; ``retryable`` defaults to what its code documents."""
 
     def __init__(
         self,
@@ -88,15 +70,9 @@ class BaiduError(Exception):
         retryable: bool | None = None,
         log_id: int | None = None,
     ) -> None:
-        super().__init__(error_code, error_msg)
-        self.error_code = error_code
-        self.error_msg = error_msg
-        self.retryable = error_code in RETRYABLE_CODES if retryable is None else retryable
-        self.log_id = log_id
-
-    def __str__(self) -> str:
-        suffix = f" (log_id {self.log_id})" if self.log_id is not None else ""
-        return f"{self.error_code} {self.error_msg}{suffix}"
+        if retryable is None:
+            retryable = error_code in RETRYABLE_CODES
+        super().__init__(error_code, error_msg, retryable=retryable, log_id=log_id)
 
 
 class _OAuthError(BaiduError):
@@ -139,7 +115,8 @@ def sign_request(
     expiration: int = 1800,
 ) -> dict[str, str]:
     """Return the ``Host``, ``x-bce-date`` and ``authorization`` headers that authenticate
-    ``method url`` by bce-auth-v1 exactly as the official Python SDK computes them (§4.3).
+    ``method url`` by bce-auth-v1 exactly as the official Python SDK computes them
+    (baidu-wire §4.3).
 
     ``Host`` is the URL's host name without the port; the body is not signed. Pure: the same
     inputs always give the same headers.
@@ -262,7 +239,7 @@ class BaiduClient:
         except _OAuthError:
             body = self._post("same_hq", "search", {}, token=None)
             if "error_code" in body and _code(body["error_code"]) == 14:
-                raise BaiduError(14, "IAM Certification failed", log_id=_log_id(body)) from None
+                raise BaiduError(14, MESSAGES[14], log_id=_log_id(body)) from None
             if self._auth_mode == "auto":
                 self._signing = True
             return "sign"
@@ -299,7 +276,7 @@ class BaiduClient:
         scope = body.get("scope")
         token = _Token(
             value=value,
-            scoped=isinstance(scope, str) and _SCOPE in scope.split(" "),
+            scoped=isinstance(scope, str) and API_SCOPE in scope.split(" "),
             expires_at=self._clock() + expires_in - TOKEN_MARGIN_S,
         )
         _tokens[self._token_key] = token
@@ -359,7 +336,7 @@ class BaiduClient:
         self, service: str, operation: str, form: Mapping[str, str], token: str | None
     ) -> dict[str, Any]:
         """Throttle, authenticate and send one API call; return its body, error or not."""
-        url = self._base_url + _PATHS[service] + operation
+        url = self._base_url + API_PATHS[service] + operation
         self._limiter.acquire(self._limiter_key, self._qps)
         # Set even for an empty form (the auth probe), which requests would send untyped.
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -547,63 +524,64 @@ def _form(
     pn: int | None = None,
     rn: int | None = None,
 ) -> dict[str, str]:
-    """Validate the §5 limits in the server's own order (§8.2) and build the form body.
+    """Validate the limits of baidu-wire §5 in the server's own order (§8.2) and build the form
+    body.
 
     A value the server would refuse raises BaiduError with the server's code and message, so
     that offline and hosted runs fail alike without spending a call. Fields that belong to
     another service are programming errors (ValueError), not silently dropped.
     """
-    if service not in _PATHS:
+    if service not in API_PATHS:
         raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
     if service == "product" and tags:
         raise ValueError("product takes class_id1/class_id2, not tags")
     if service != "product" and (class_id1 is not None or class_id2 is not None):
         raise ValueError("class_id1/class_id2 belong to product only")
     if image is None and url is None and not cont_signs:
-        raise BaiduError(216101, "not enough param", retryable=False)
+        raise _refused(216101)
     if brief_required and not brief:
-        raise BaiduError(216101, "not enough param", retryable=False)
+        raise _refused(216101)
 
     form: dict[str, str] = {}
     if brief:
         if len(brief.encode()) > MAX_BRIEF_BYTES:
-            raise BaiduError(216100, "brief too long", retryable=False)
+            raise _refused(216100, BRIEF_TOO_LONG)
         form["brief"] = brief
     if tags:
-        if len(tags) > 2 or not all(_in_range(t, 1, 65535) for t in tags):
-            raise _invalid()
+        if len(tags) > MAX_TAGS or not all(_in_range(t, 1, MAX_LABEL) for t in tags):
+            raise _refused(216100)
         form["tags"] = ",".join(str(t) for t in tags)
     checks = [
         ("tag_logic", tag_logic, 0, 1),
-        ("class_id1", class_id1, 1, 65535),
-        ("class_id2", class_id2, 1, 65535),
-        ("pn", pn, 0, 999),
-        ("rn", rn, 1, 1000),
+        ("class_id1", class_id1, 1, MAX_LABEL),
+        ("class_id2", class_id2, 1, MAX_LABEL),
+        ("pn", pn, 0, PAGE_WINDOW - 1),
+        ("rn", rn, 1, PAGE_WINDOW),
     ]
     for name, value, low, high in checks:
         if value is not None:
             if not _in_range(value, low, high):
-                raise _invalid()
+                raise _refused(216100)
             form[name] = str(value)
 
     # One selector is sent, by the server's precedence image > url > cont_sign, so that the
     # ones it would ignore are neither validated nor sent.
     if image is not None:
         if not image:
-            raise BaiduError(216200, "empty image", retryable=False)
+            raise _refused(216200)
         if 4 * ((len(image) + 2) // 3) > MAX_IMAGE_BASE64:
-            raise BaiduError(216202, "image size error", retryable=False)
+            raise _refused(216202)
         form["image"] = base64.b64encode(image).decode("ascii")
     elif url is not None:
         if not url or len(url.encode()) > MAX_URL_BYTES:
-            raise BaiduError(282114, "url size error", retryable=False)
+            raise _refused(282114)
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise BaiduError(282111, "url format illegal", retryable=False)
+            raise _refused(282111)
         form["url"] = url
     else:
-        if not all(_is_cont_sign(s) for s in cont_signs):
-            raise _invalid()
+        if not all(isinstance(s, str) and cont_sign_parts(s) for s in cont_signs):
+            raise _refused(216100)
         form["cont_sign"] = ";".join(cont_signs)
     return form
 
@@ -623,13 +601,9 @@ def _in_range(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _is_cont_sign(value: object) -> bool:
-    match = _CONT_SIGN.fullmatch(value) if isinstance(value, str) else None
-    return match is not None and all(int(part) <= 0xFFFFFFFF for part in match.groups())
-
-
-def _invalid() -> BaiduError:
-    return BaiduError(216100, "invalid param", retryable=False)
+def _refused(code: int, msg: str | None = None) -> BaiduError:
+    """What the server would answer to a value it refuses, raised without spending a call."""
+    return BaiduError(code, MESSAGES[code] if msg is None else msg, retryable=False)
 
 
 def _code(raw: object) -> int | str:

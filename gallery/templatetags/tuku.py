@@ -6,17 +6,20 @@ download, readable without JavaScript.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django import template
 from django.utils.formats import date_format
+from django.utils.html import json_script
+from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
 from gallery.explain import service_limits
-from gallery.models import Image
-from gallery.selectors import Usage
+from gallery.models import ActivityVerb, Image
+from gallery.selectors.usage import Usage
 
 register = template.Library()
 
@@ -192,8 +195,6 @@ def _compact(value: Any) -> Any:
 @register.filter
 def json_compact(value: Any) -> str:
     """An activity's detail as short JSON, empty values left out."""
-    import json
-
     return json.dumps(_compact(value), ensure_ascii=False, separators=(", ", ": "))[:300]
 
 
@@ -203,13 +204,10 @@ def split(value: str) -> list[str]:
 
 
 def _js_texts(page: str) -> dict[str, str]:
-    from django.utils.translation import gettext as _
-
     if page == "upload":
         return {
             "waiting": _("Waiting"),
             "sending": _("Sending"),
-            "downloading": _("Downloading"),
             "refused": _("Refused"),
             "preview": _("preview"),
             "already_here": _("Already here as “%s”"),
@@ -238,32 +236,13 @@ def _js_texts(page: str) -> dict[str, str]:
 @register.simple_tag
 def js_texts(page: str) -> str:
     """The translated strings a page's script shows, as a JSON script element."""
-    from django.utils.html import json_script
-
     return json_script(_js_texts(page), f"{page}-text")
-
-
-def _verbs() -> dict[str, str]:
-    from django.utils.translation import gettext as _
-
-    return {
-        "application.create": _("created the application"),
-        "application.reveal_secret": _("revealed the Secret Key"),
-        "application.rotate_secret": _("rotated the Secret Key"),
-        "member.set": _("set a member's role"),
-        "member.remove": _("removed a member"),
-        "library.create": _("created the library"),
-        "library.register": _("registered the library"),
-        "library.capacity": _("changed the capacity"),
-        "library.search": _("searched"),
-        "image.upload": _("uploaded"),
-        "image.edit": _("edited"),
-        "image.delete": _("deleted"),
-        "image.repush": _("pushed again"),
-    }
 
 
 @register.filter
 def verb(value: str) -> str:
-    """An activity verb in words ('image.upload' → 'uploaded')."""
-    return _verbs().get(value, value)
+    """An activity verb in words ('image.upload' → 'uploaded'); an unknown one as it is."""
+    try:
+        return str(ActivityVerb(value).label)
+    except ValueError:
+        return value

@@ -1,5 +1,5 @@
 """A real engine (gunicorn, two worker processes, its own SQLite database and data directory)
-driven by the official, unmodified `baidu-aip` SDK, its URLs rewritten as in spec §12."""
+driven by the official, unmodified `baidu-aip` SDK, its URLs rewritten as in baidu-wire §12."""
 
 from __future__ import annotations
 
@@ -248,7 +248,7 @@ def images() -> Iterator[ImageServer]:
 
 
 def sdk(engine: Engine, creds: Credentials) -> Any:
-    """The official client with its 22 URLs pointed at the engine (spec §12)."""
+    """The official client with its 22 URLs pointed at the engine (baidu-wire §12)."""
     from aip import AipImageSearch
 
     client = AipImageSearch(creds.app_id, creds.api_key, creds.secret_key)

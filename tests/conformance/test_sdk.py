@@ -185,7 +185,7 @@ def test_every_method(
     a, b, c, d = (next(usable) for _ in range(4))
     url_b = images.url(f"{mode}-{service}-b.jpg", b)
 
-    # add: by image and by url; the cont_sign is the engine's derivation (spec §5.8).
+    # add: by image and by url; the cont_sign is the engine's derivation (baidu-wire §5.8).
     added = client.add(a, "brief a", labels(service, 1, 2))
     assert added == {"log_id": added["log_id"], "cont_sign": cont_sign(a)}
     # The mode really is the one under test.
@@ -322,7 +322,7 @@ def test_service_not_enabled_and_library_missing(engine: Engine, photos: list[by
 
 def test_qps_limit(engine: Engine) -> None:
     # Cheap calls (no image work), so both land well inside one second even on a busy machine;
-    # failed calls count too (spec §8.2 step 4).
+    # failed calls count too (baidu-wire §8.2 step 4).
     client = sdk(engine, engine.app(("similar",), qps=1))
     is_error(client.similarDeleteBySign("1,2"), 216680, "item not exist")
     is_error(client.similarDeleteBySign("1,2"), 18, "Open api qps request limit reached")

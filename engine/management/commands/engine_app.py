@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from engine import services
+from engine.errors import EngineInvalidError, EngineNotFoundError
 from engine.models import EngineApp
 
 
@@ -83,5 +84,5 @@ class Command(BaseCommand):
             elif action == "delete":
                 services.engine_app_delete(app_id=options["app_id"])
                 self.stdout.write("deleted")
-        except (services.EngineNotFoundError, services.EngineInvalidError) as exc:
+        except (EngineNotFoundError, EngineInvalidError) as exc:
             raise CommandError(str(exc)) from None

@@ -15,7 +15,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from engine import index
-from engine.models import SERVICES, EngineLibrary
+from engine.models import EngineLibrary
+from wire.baidu import SERVICES
 
 
 class Command(BaseCommand):

@@ -12,8 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from engine import services
-from engine.models import DEFAULT_CAPACITY, SERVICES
+from engine import selectors, services
+from engine.errors import EngineInvalidError, EngineNotFoundError
+from engine.models import DEFAULT_CAPACITY
+from wire.baidu import SERVICES
 
 
 class Command(BaseCommand):
@@ -50,7 +52,7 @@ class Command(BaseCommand):
                 self.stdout.write("deleted")
                 return
             else:
-                stats = services.engine_library_stats(app_id=app_id, service=service)
+                stats = selectors.engine_library_stats(app_id=app_id, service=service)
             self.stdout.write(f"{app_id}/{service}: {stats.count} / {stats.capacity} images")
-        except (services.EngineNotFoundError, services.EngineInvalidError) as exc:
+        except (EngineNotFoundError, EngineInvalidError) as exc:
             raise CommandError(str(exc)) from None

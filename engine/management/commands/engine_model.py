@@ -1,18 +1,19 @@
-"""Export the embedding model into the data directory once (install time), so no request waits."""
+"""Export the embedding model once (install time), so no request waits for it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from engine.embedder import ensure_model
+from engine.features.embedder import ensure_model
 
 
 class Command(BaseCommand):
-    help = "Export the engine's embedding model to ONNX under the data directory, if missing."
+    help = "Export the engine's embedding model to ONNX under ENGINE_MODEL_DIR, if missing."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = ensure_model(settings.DATA_DIR)
+        path = ensure_model(Path(settings.ENGINE_MODEL_DIR))
         self.stdout.write(f"model ready: {path}")

@@ -140,12 +140,12 @@
     return new Promise(function (resolve) {
       var body = new FormData();
       common(body, single);
-      if (item.file) body.append("files", item.file, item.file.name);
-      else body.append("urls", item.url);
+      // Only files are sent here; URLs always go to a batch, whose task downloads them.
+      body.append("files", item.file, item.file.name);
       var xhr = new XMLHttpRequest();
       xhr.open("POST", batch ? batch.files_url : (form.action || window.location.href));
       xhr.setRequestHeader("Accept", "application/json");
-      item.state.textContent = item.file ? t("sending") : t("downloading");
+      item.state.textContent = t("sending");
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) item.bar.value = Math.round(100 * event.loaded / event.total);
       });

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from engine import index, services
-from engine.models import SERVICES
+from wire.baidu import SERVICES
 
 from .enginekit import App
 

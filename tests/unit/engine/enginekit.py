@@ -142,7 +142,8 @@ def store_entry(
     """Store an entry with chosen vectors through the store (bypassing the wire and the
     model), so a test can place exact cosines. Returns its cont_sign."""
     from engine import params, store
-    from engine.features import Decoded, Features
+    from engine.features.decode import Decoded
+    from engine.features.extract import Features
 
     data = key.encode()
     rgb = np.zeros((8, 8, 3), np.uint8)

@@ -1,4 +1,4 @@
-"""Token endpoint (spec §4.1), access tokens (§4.2) and bce-auth-v1 signatures (§4.3)."""
+"""Token endpoint (baidu-wire §4.1), access tokens (§4.2) and bce-auth-v1 signatures (§4.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`url` images are fetched safely (spec §5.2): only public addresses unless allowed, every
+"""`url` images are fetched safely (baidu-wire §5.2): only public addresses unless allowed, every
 redirect re-vetted, bounded in time and size. The only server contacted is on 127.0.0.1."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from engine import fetch, params
-from searchapi import urlfetch
+from wire import urlfetch
 
 from .enginekit import App, assert_error, picture
 

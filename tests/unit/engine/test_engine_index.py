@@ -7,9 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from engine import index, services, store
-from engine.index import Filter, LibraryIndex
+from engine import ann, index, services, store
+from engine.index import LibraryIndex
 from engine.models import EngineChange, EngineLibrary
+from engine.vectors import STORED, Filter
 
 from .enginekit import App, b64, picture, store_entry, unit
 
@@ -235,7 +236,7 @@ def _exact(built: LibraryIndex, query: np.ndarray, k: int) -> list[int]:
 
 def test_approximate_path_for_large_unfiltered_searches(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("faiss")
-    monkeypatch.setattr(index, "ANN_MIN_ROWS", 1000)
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 1000)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3000, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -260,7 +261,7 @@ def test_approximate_path_for_large_unfiltered_searches(monkeypatch: pytest.Monk
     built._kill(5)
     assert 6 not in [e for e, _ in built.search(vectors[5], Filter(), 10)]
     fresh_vector = vectors[20] * -1
-    built._append((99999, fresh_vector.astype(index.STORED).tobytes(), 1, None, None, None))
+    built._append((99999, fresh_vector.astype(STORED).tobytes(), 1, None, None, None))
     assert built.search(fresh_vector, Filter(), 1)[0][0] == 99999
     # Filtered searches stay exact.
     flt = Filter(tags=(2,))

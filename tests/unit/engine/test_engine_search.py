@@ -1,4 +1,4 @@
-"""Search semantics: exact copies, filters, paging, ties, update and delete (§5.6-§7)."""
+"""Search semantics: exact copies, filters, paging, ties, update and delete (baidu-wire §5.6-§7)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.features import decode, extract, query_vectors
+from engine.features.decode import decode
+from engine.features.extract import extract, query_vectors
 from engine.models import EngineLibrary
 
 from .enginekit import App, assert_error, at_cosine, b64, picture, store_entry

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from engine import selectors, services
+from engine.errors import EngineInvalidError, EngineNotFoundError
 from engine.models import EngineApp, EngineEntry, EngineLibrary, EngineToken
 
 from .enginekit import App, b64, picture
@@ -45,11 +46,11 @@ def test_app_create_generates_credentials() -> None:
 def test_app_defaults_and_validation() -> None:
     credentials = services.engine_app_create(name="x", services=["materiel"])
     assert EngineApp.objects.get(app_id=credentials.app_id).qps == 10
-    with pytest.raises(services.EngineInvalidError):
+    with pytest.raises(EngineInvalidError):
         services.engine_app_create(name="x", services=["nope"])
-    with pytest.raises(services.EngineInvalidError):
+    with pytest.raises(EngineInvalidError):
         services.engine_app_create(name="x", services=["similar"], qps=-1)
-    with pytest.raises(services.EngineNotFoundError):
+    with pytest.raises(EngineNotFoundError):
         services.engine_app_update(app_id="00000000", qps=1)
 
 
@@ -70,20 +71,20 @@ def test_rotate_secret_revokes_tokens(app: App) -> None:
 
 
 def test_library_lifecycle(app: App) -> None:
-    stats = services.engine_library_stats(app_id=app.app_id, service="similar")
+    stats = selectors.engine_library_stats(app_id=app.app_id, service="similar")
     assert (stats.count, stats.capacity) == (0, 500_000)
-    with pytest.raises(services.EngineInvalidError):
+    with pytest.raises(EngineInvalidError):
         services.engine_library_create(app_id=app.app_id, service="similar")
     app.call("similar", "add", {"image": b64(picture(1)), "brief": "a"})
     app.call("similar", "add", {"image": b64(picture(2)), "brief": "b"})
     services.engine_library_set_capacity(app_id=app.app_id, service="similar", capacity=1_000_000)
-    stats = services.engine_library_stats(app_id=app.app_id, service="similar")
+    stats = selectors.engine_library_stats(app_id=app.app_id, service="similar")
     assert (stats.count, stats.capacity) == (2, 1_000_000)
     assert services.engine_library_clear(app_id=app.app_id, service="similar") == 2
-    assert services.engine_library_stats(app_id=app.app_id, service="similar").count == 0
+    assert selectors.engine_library_stats(app_id=app.app_id, service="similar").count == 0
     services.engine_library_delete(app_id=app.app_id, service="similar")
-    with pytest.raises(services.EngineNotFoundError):
-        services.engine_library_stats(app_id=app.app_id, service="similar")
+    with pytest.raises(EngineNotFoundError):
+        selectors.engine_library_stats(app_id=app.app_id, service="similar")
 
 
 def test_app_delete_removes_everything(app: App) -> None:

@@ -1,4 +1,4 @@
-"""Paths, response format, parameter rules and the order of checks (spec §2, §3, §5, §8)."""
+"""Paths, response format, parameter rules and the order of checks (baidu-wire §2, §3, §5, §8)."""
 
 from __future__ import annotations
 
@@ -377,7 +377,7 @@ def test_flat_image_on_delete_is_216203_unless_stored(app: App) -> None:
     assert_error(app.call("similar", "delete", {"image": b64(IMAGE)}), 216680, "item not exist")
 
 
-# ------------------------------------------------------------------ order of checks (§8.2)
+# ------------------------------------------------------- order of checks (baidu-wire §8.2)
 
 
 def test_order_method_before_auth(client: Client) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import features
+from engine.features.decode import Decoded, decode
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -63,8 +63,8 @@ def photo_bytes(corpus: ModuleType, path: Path, max_side: int = 1024) -> bytes:
     return encode(corpus.load_rgb(path, max_side=max_side), "JPEG", quality=92)
 
 
-def decoded(data: bytes) -> features.Decoded:
-    return features.decode(data)
+def decoded(data: bytes) -> Decoded:
+    return decode(data)
 
 
 def noise_image(seed: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
 import requests
 
 from console.celery import app as celery_app
-from gallery import backends
+from gallery.backends import baidu as baidu_backend
 from gallery.models import Application, Library, Membership, Role
+from tests.conftest import make_image
 from tests.fakebaidu import FakeBaidu
 
 
@@ -38,7 +45,7 @@ def baidu(monkeypatch) -> FakeBaidu:
         s.mount("https://aip.baidubce.com", fake)
         return s
 
-    monkeypatch.setattr(backends, "http_session", session)
+    monkeypatch.setattr(baidu_backend, "http_session", session)
     return fake
 
 
@@ -67,3 +74,52 @@ def library(application) -> Library:
 @pytest.fixture
 def product_library(application) -> Library:
     return Library.objects.create(application=application, service="product", registered=True)
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """Run what would run after commit (tasks, eagerly) at the end of the block."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+class WebHandler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    seen: list[str] = []  # the paths asked for, in order
+
+    def do_GET(self):
+        self.seen.append(self.path)
+        status, headers, body = self.routes.get(self.path, (404, {}, b""))
+        if status == 0:
+            time.sleep(2)
+            status = 200
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", headers.get("Content-Length", str(len(body))))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web(settings) -> Iterator[str]:
+    """A local web server; private addresses must be allowed to reach it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.ENGINE_URL_FETCH_PRIVATE = True
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    WebHandler.seen = []
+    WebHandler.routes = {
+        "/cat.jpg": (200, {"Content-Type": "image/jpeg"}, make_image(42)),
+        "/move": (302, {"Location": "/cat.jpg"}, b""),
+        "/loop": (302, {"Location": "/loop"}, b""),
+        "/huge.jpg": (200, {}, b"\xff" * (3 * 1024 * 1024 + 1)),
+        "/liar.jpg": (200, {"Content-Length": "100"}, b"\xff" * 100),
+        "/slow.jpg": (0, {}, make_image(42)),
+    }
+    yield base
+    server.shutdown()

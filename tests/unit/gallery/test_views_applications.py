@@ -1,14 +1,20 @@
 """Application pages: list, create (built-in and Baidu), test connection, detail, secrets,
-members, libraries and capacity."""
+members, libraries and capacity; activity and usage."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
 
 from engine.models import EngineApp, EngineLibrary
-from gallery.models import Activity, Application, Library, Membership, Role
+from gallery.models import Activity, ActivityVerb, ApiCall, Application, Library, Membership, Role
+from gallery.services.activity import activity_record
 from tests import fakebaidu
+from tests.unit.gallery.kit import upload_committed
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +375,68 @@ def test_an_editor_cannot_create_libraries_or_expand_them(client, personas, appl
         ).status_code
         == 403
     )
+
+
+# --- activity and usage -------------------------------------------------------------------
+
+
+@pytest.fixture
+def viewer(client, personas):
+    client.force_login(personas["viewer"])
+    return client
+
+
+@pytest.fixture
+def stored(library, personas, commit, baidu):
+    return [upload_committed(library, personas, seed, commit) for seed in (1, 2, 3)]
+
+
+def test_activity_lists_who_did_what_and_the_calls(viewer, application, stored):
+    html = viewer.get(reverse("gallery:activity", args=[application.pk])).content.decode()
+    assert html.count("uploaded") >= 3 and "editor" in html
+    assert "same_hq/add" in html and "ms" in html
+    assert reverse("gallery:image", args=[stored[0].pk]) in html
+
+
+def test_activity_pages_by_keyset(viewer, application, personas):
+    for i in range(60):
+        activity_record(
+            actor=personas["owner"], application=application, verb="test.verb", obj=application, n=i
+        )
+    first = viewer.get(reverse("gallery:activity", args=[application.pk]))
+    assert first.context["next_before"]
+    second = viewer.get(
+        reverse("gallery:activity", args=[application.pk]), {"before": first.context["next_before"]}
+    )
+    assert len(first.context["rows"]) == 50 and len(second.context["rows"]) == 10
+
+
+def test_every_verb_is_in_words_and_an_unknown_one_as_it_is(viewer, application, personas):
+    owner = personas["owner"]
+    for verb in [*ActivityVerb, "test.verb"]:
+        activity_record(actor=owner, application=application, verb=verb, obj=application)
+    html = viewer.get(reverse("gallery:activity", args=[application.pk])).content.decode()
+    for verb in ActivityVerb:
+        assert f'<span title="{verb.value}">{escape(verb.label)}</span>' in html, verb
+    assert '<span title="test.verb">test.verb</span>' in html
+
+
+def test_usage_draws_calls_per_day_and_errors_by_code(viewer, application):
+    now = timezone.now()
+    for days, code in ((0, ""), (0, ""), (1, "18"), (3, "216681"), (40, "")):
+        call = ApiCall.objects.create(
+            application=application,
+            service="same_hq",
+            operation="add",
+            error_code=code,
+            error_msg="item exist" if code == "216681" else "",
+            latency_ms=5,
+        )
+        ApiCall.objects.filter(pk=call.pk).update(created_at=now - timedelta(days=days))
+    html = viewer.get(reverse("gallery:usage", args=[application.pk])).content.decode()
+    assert "4 calls in this period, 2 failed." in html
+    assert html.count("<rect x=") >= 3 + 2  # bars per day, bars per error code
+    assert "216681" in html and "already in the library" in html
+    assert "https://" not in html.split("<main")[1]
+    week = viewer.get(reverse("gallery:usage", args=[application.pk]), {"days": "7"})
+    assert week.context["span"] == 7

@@ -1,18 +1,17 @@
 """The camera-style search: query by file or URL, results in the backend's order with our
-thumbnails and scores, "no local copy", tombstones hidden by default; activity and usage."""
+thumbnails and scores, "no local copy", tombstones hidden by default."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 
-from gallery import services
-from gallery.models import ApiCall, Image
+from gallery.models import Activity, Image
+from gallery.services import search as search_service
+from gallery.services.uploads import image_upload
 from tests import fakebaidu
 from tests.conftest import make_image
 from tests.fakebaidu import Entry
@@ -21,16 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def commit(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def stored(library, personas, commit, baidu):
     made = []
     for seed in (1, 2, 3):
         with commit():
-            image = services.image_upload(
+            image = image_upload(
                 actor=personas["editor"],
                 library=library,
                 data=make_image(seed),
@@ -158,6 +152,40 @@ def test_search_with_a_stored_image(viewer, library, stored):
     assert hits(viewer.get(url))[0] == "1.0000"
 
 
+def test_search_with_this_image_is_a_recorded_post(viewer, library, stored):
+    response = search(viewer, library, follow=False, image_id=str(stored[2].pk))
+    assert response.status_code == 302 and f"image_id={stored[2].pk}" in response["Location"]
+    assert Activity.objects.filter(verb="library.search").count() == 1
+    assert hits(viewer.get(response["Location"]))[0] == "1.0000"
+
+
+def test_the_query_is_recorded_once_and_result_pages_record_nothing(viewer, library, stored):
+    location = search(viewer, library, make_image(2), follow=False)["Location"]
+    library.refresh_from_db()
+    searched_at = library.last_activity_at
+    assert searched_at is not None
+    assert Activity.objects.filter(verb="library.search").count() == 1
+    for _reload in range(2):
+        assert hits(viewer.get(location))[0] == "1.0000"
+    assert viewer.get(location + "&pn=1").status_code == 200
+    assert Activity.objects.filter(verb="library.search").count() == 1
+    library.refresh_from_db()
+    assert library.last_activity_at == searched_at
+
+
+def test_a_url_query_is_downloaded_by_the_search_service(viewer, library, stored, monkeypatch):
+    asked = []
+
+    def fetched(url):
+        asked.append(url)
+        return make_image(2), "q.jpg"
+
+    monkeypatch.setattr(search_service, "query_image_fetch", fetched)
+    response = search(viewer, library, url="  https://example.com/q.jpg ")
+    assert asked == ["https://example.com/q.jpg"]
+    assert hits(response)[0] == "1.0000"
+
+
 def test_paging_through_results(viewer, library, stored, baidu):
     page = search(viewer, library, make_image(2), rn="2")
     html = page.content.decode()
@@ -175,47 +203,3 @@ def test_the_library_page_has_the_camera_box(viewer, library):
     html = viewer.get(reverse("gallery:library", args=[library.pk])).content.decode()
     assert "data-camera" in html and 'enctype="multipart/form-data"' in html
     assert 'name="image"' in html and 'name="url"' in html and "data-camera-webcam" in html
-
-
-# --- activity and usage -------------------------------------------------------------------
-
-
-def test_activity_lists_who_did_what_and_the_calls(viewer, application, stored):
-    html = viewer.get(reverse("gallery:activity", args=[application.pk])).content.decode()
-    assert html.count("uploaded") >= 3 and "editor" in html
-    assert "same_hq/add" in html and "ms" in html
-    assert reverse("gallery:image", args=[stored[0].pk]) in html
-
-
-def test_activity_pages_by_keyset(viewer, application, personas):
-    for i in range(60):
-        services.activity_record(
-            actor=personas["owner"], application=application, verb="test.verb", obj=application, n=i
-        )
-    first = viewer.get(reverse("gallery:activity", args=[application.pk]))
-    assert first.context["next_before"]
-    second = viewer.get(
-        reverse("gallery:activity", args=[application.pk]), {"before": first.context["next_before"]}
-    )
-    assert len(first.context["rows"]) == 50 and len(second.context["rows"]) == 10
-
-
-def test_usage_draws_calls_per_day_and_errors_by_code(viewer, application):
-    now = timezone.now()
-    for days, code in ((0, ""), (0, ""), (1, "18"), (3, "216681"), (40, "")):
-        call = ApiCall.objects.create(
-            application=application,
-            service="same_hq",
-            operation="add",
-            error_code=code,
-            error_msg="item exist" if code == "216681" else "",
-            latency_ms=5,
-        )
-        ApiCall.objects.filter(pk=call.pk).update(created_at=now - timedelta(days=days))
-    html = viewer.get(reverse("gallery:usage", args=[application.pk])).content.decode()
-    assert "4 calls in this period, 2 failed." in html
-    assert html.count("<rect x=") >= 3 + 2  # bars per day, bars per error code
-    assert "216681" in html and "already in the library" in html
-    assert "https://" not in html.split("<main")[1]
-    week = viewer.get(reverse("gallery:usage", args=[application.pk]), {"days": "7"})
-    assert week.context["span"] == 7

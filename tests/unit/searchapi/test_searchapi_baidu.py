@@ -21,7 +21,6 @@ from requests.models import PreparedRequest, Response
 
 from searchapi import baidu
 from searchapi.baidu import (
-    SERVICES,
     BaiduClient,
     BaiduError,
     CallRecord,
@@ -30,6 +29,7 @@ from searchapi.baidu import (
     SearchPage,
     sign_request,
 )
+from wire.baidu import SERVICES
 
 BASE = "http://engine.test:8000"
 CREDS = Credentials(app_id="8574074", api_key="my-api-key", secret_key="my-secret-key")

@@ -1,0 +1,91 @@
+"""Decoding uploaded bytes to RGB: PNG, JPEG and BMP by content, EXIF orientation applied,
+decompression bombs refused before they are decompressed (baidu-wire §5.1)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from wire.baidu import MAX_SIDE, MESSAGES
+
+
+class ImageRejected(Exception):
+    """An image the wire layer answers with a Baidu error (216201 / 216202 / 216203)."""
+
+    def __init__(self, error_code: int, error_msg: str | None = None) -> None:
+        error_msg = MESSAGES[error_code] if error_msg is None else error_msg
+        super().__init__(f"{error_code} {error_msg}")
+        self.error_code = error_code
+        self.error_msg = error_msg
+
+
+FORMAT_ERROR = 216201
+SIZE_ERROR = 216202
+CANNOT_HANDLE = 216203
+
+# Largest legitimate image: every service caps the longest side (baidu-wire §5.3), so anything
+# with more pixels than MAX_SIDE x MAX_SIDE is refused before it is decompressed.
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    format: str  # "JPEG" | "PNG" | "BMP", detected from the content
+    width: int  # after EXIF orientation
+    height: int
+    rgb: np.ndarray  # (height, width, 3) uint8
+
+
+def sniff_format(data: bytes) -> str | None:
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def decode(data: bytes) -> Decoded:
+    """Decode PNG / JPEG / BMP bytes to RGB with EXIF orientation applied.
+
+    Raises ImageRejected(216201) for other formats and undecodable or truncated files, and
+    ImageRejected(216202) for images over MAX_PIXELS (checked from the header, before the
+    pixels are decompressed).
+    """
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected(FORMAT_ERROR)
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            if im.width * im.height > MAX_PIXELS or im.width <= 0 or im.height <= 0:
+                raise ImageRejected(SIZE_ERROR)
+            im.load()  # raises on truncated data (LOAD_TRUNCATED_IMAGES stays False)
+            rgb = _to_rgb(ImageOps.exif_transpose(im))
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(SIZE_ERROR) from exc
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as exc:
+        raise ImageRejected(FORMAT_ERROR) from exc
+    return Decoded(format=fmt, width=rgb.shape[1], height=rgb.shape[0], rgb=rgb)
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        # Composite transparency on white, the way viewers show it; converting straight to
+        # RGB would expose whatever colour the transparent pixels happen to store.
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        canvas.alpha_composite(rgba)
+        im = canvas
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))

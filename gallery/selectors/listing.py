@@ -1,0 +1,195 @@
+"""The library page's grid: filters with the API's semantics and keyset paging.
+
+The listing pages by keyset on (created_at, id), never by OFFSET, so a deep page costs what the
+first one does (see ``bench/listing.py``, measured on 1,000,000 rows in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from gallery.models import Image, Library
+
+PAGE_SIZE = 48
+# The columns a grid cell shows; the rest of the row stays in the database.
+_CELL_FIELDS = (
+    "id",
+    "library_id",
+    "brief",
+    "status",
+    "tag1",
+    "tag2",
+    "class_id1",
+    "class_id2",
+    "thumbnail",
+    "error_code",
+    "error_msg",
+    "pending_update",
+    "created_at",
+    "source_kind",
+)
+
+
+@dataclass(frozen=True)
+class ListingFilter:
+    """What the listing shows. Tags use the API's semantics (spec §5.6, console spec §3.12)."""
+
+    tags: tuple[int, ...] = ()
+    tag_logic: int = 0  # 0 = AND, 1 = OR
+    class_id1: int | None = None
+    class_id2: int | None = None
+    status: str = ""
+    q: str = ""
+    oldest_first: bool = False
+
+    def where(self) -> Q:
+        """Everything but the brief substring, which `library_page` applies itself."""
+        where = Q()
+        if self.tags:
+            where &= _tags_q(self.tags, self.tag_logic)
+        if self.class_id1 is not None:
+            where &= Q(class_id1=self.class_id1)
+        if self.class_id2 is not None:
+            where &= Q(class_id2=self.class_id2)
+        if self.status:
+            where &= Q(status=self.status)
+        return where
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tags or self.class_id1 or self.class_id2 or self.status or self.q)
+
+
+def _tags_q(tags: tuple[int, ...], logic: int) -> Q:
+    if len(tags) == 1 or logic == 1:
+        return Q(tag1__in=tags) | Q(tag2__in=tags)
+    a, b = tags[0], tags[1]
+    if a == b:
+        return Q(tag1=a) | Q(tag2=a)
+    return Q(tag1=a, tag2=b) | Q(tag1=b, tag2=a)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor | None:
+        """A cursor from the query string, or None if it is not one of ours."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            stamp, pk = raw.split("|")
+            when = datetime.fromisoformat(stamp)
+            if when.tzinfo is None:
+                return None
+            return cls(when, int(pk))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    images: list[Image]
+    next_cursor: str | None  # further in the chosen order
+    prev_cursor: str | None  # back towards the first page
+    first: bool
+
+
+def _after(cursor: Cursor, descending: bool) -> Q:
+    # The redundant bound on created_at alone lets the database seek the index to the cursor
+    # instead of filtering every row before it (row comparison is not portable).
+    if descending:
+        return Q(created_at__lte=cursor.created_at) & (
+            Q(created_at__lt=cursor.created_at) | Q(id__lt=cursor.id)
+        )
+    return Q(created_at__gte=cursor.created_at) & (
+        Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id)
+    )
+
+
+def library_page(
+    *,
+    library: Library,
+    filters: ListingFilter,
+    after: str = "",
+    before: str = "",
+    size: int = PAGE_SIZE,
+) -> ListingPage:
+    """One page of the grid: `after` a cursor (next page) or `before` one (previous page)."""
+    descending = not filters.oldest_first
+    rows: QuerySet[Image] = Image.objects.listed().filter(library=library).filter(filters.where())
+    order = ["-created_at", "-id"] if descending else ["created_at", "id"]
+    reverse = ["created_at", "id"] if descending else ["-created_at", "-id"]
+    back = Cursor.decode(before) if before else None
+    forward = Cursor.decode(after) if after and back is None else None
+    if back is not None:
+        # Walk backwards from the cursor, then show the rows in the page's own order.
+        found = _fetch(rows.filter(_after(back, not descending)), reverse, size + 1, filters.q)
+        more_before = len(found) > size
+        page = list(reversed(found[:size]))
+        first = not more_before
+    else:
+        if forward is not None:
+            rows = rows.filter(_after(forward, descending))
+        found = _fetch(rows, order, size + 1, filters.q)
+        page = found[:size]
+        first = forward is None
+    has_next = back is not None or len(found) > size
+    next_cursor = _cursor(page[-1]) if page and has_next else None
+    if back is not None and page:
+        # Coming back, there is always a next page: the one we came from.
+        next_cursor = _cursor(page[-1])
+    prev_cursor = _cursor(page[0]) if page and not first else None
+    return ListingPage(page, next_cursor, prev_cursor, first)
+
+
+# How many rows, in listing order, a brief search reads before it asks the database's planner.
+PROBE_ROWS = 10_000
+
+
+def _fetch(rows: QuerySet[Image], order: list[str], limit: int, q: str) -> list[Image]:
+    """The first `limit` rows in `order`; a brief substring (`q`) is found in two steps.
+
+    Whether walking the listing index or the trigram index is cheaper depends on how common
+    the substring is, which no planner estimates well for LIKE '%...%'. So: first look only at
+    the next PROBE_ROWS rows in order (a bounded index walk: enough for any substring in more
+    than ~0.5 % of the rows); only if that window is full and holds too few matches, run the
+    plain query, where PostgreSQL's trigram index (migration 0002) finds rare substrings fast.
+    """
+    if not q:
+        return list(rows.only(*_CELL_FIELDS).order_by(*order)[:limit])
+    window = rows.order_by(*order).values("id", "brief", "created_at")[:PROBE_ROWS]
+    inner, params = window.query.sql_with_params()
+    direction = "DESC" if order[0].startswith("-") else "ASC"
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT w.id FROM ({inner}) w WHERE UPPER(w.brief) LIKE UPPER(%s) ESCAPE '\\' "  # noqa: S608 - the inner query is the ORM's, with parameters
+            f"ORDER BY w.created_at {direction}, w.id {direction} LIMIT %s",
+            (*params, pattern, limit),
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) < limit:
+            cursor.execute(f"SELECT COUNT(*) FROM ({inner}) w", params)  # noqa: S608
+            complete = cursor.fetchone()[0] < PROBE_ROWS
+        else:
+            complete = True
+    if not complete:
+        return list(rows.filter(brief__icontains=q).only(*_CELL_FIELDS).order_by(*order)[:limit])
+    by_id = {image.pk: image for image in Image.objects.filter(pk__in=ids).only(*_CELL_FIELDS)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _cursor(image: Image) -> str:
+    return Cursor(image.created_at, image.pk).encode()

@@ -1,0 +1,170 @@
+"""Applications: create (with keys issued by the backend or brought by the user), change the
+services and the QPS tier, reveal and rotate the Secret Key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from gallery.backends import backend_class, backend_for
+from gallery.backends.baidu import HOSTED_URL
+from gallery.backends.base import Keys
+from gallery.models import ActivityVerb, Application, Membership, Role, Service
+from gallery.services.activity import Actor, activity_record
+from searchapi.errors import ApiError
+
+
+def _check_services(services: Sequence[str]) -> list[str]:
+    chosen = sorted(set(services))
+    unknown = set(chosen) - set(Service.values)
+    if unknown:
+        raise ValidationError({"services": _("Unknown services: %s") % ", ".join(sorted(unknown))})
+    return chosen
+
+
+def application_create(
+    *,
+    actor: User,
+    name: str,
+    backend: str,
+    services: Sequence[str],
+    qps: int = 10,
+    base_url: str = "",
+    app_id: str = "",
+    api_key: str = "",
+    secret_key: str = "",
+) -> Application:
+    """Create an application; a backend that issues keys (the built-in engine) makes them."""
+    application = Application(
+        name=name.strip(),
+        backend=backend,
+        services=_check_services(services),
+        qps=qps,
+        created_by=actor,
+    )
+    if not application.name:
+        raise ValidationError({"name": _("A name is required.")})
+    kind = backend_class(backend)
+    if kind.issues_keys:
+        with transaction.atomic():
+            keys = kind.keys_issue(name=application.name, services=services, qps=qps)
+            application.app_id, application.api_key = keys.app_id, keys.api_key
+            application.secret_key = keys.secret_key
+            application.auth_mode = Application.AuthMode.TOKEN
+            _save_new_application(application, actor)
+        return application
+    if not (app_id and api_key and secret_key):
+        raise ValidationError(_("AppID, API Key and Secret Key are all required."))
+    application.base_url = base_url or HOSTED_URL
+    application.app_id, application.api_key, application.secret_key = app_id, api_key, secret_key
+    try:
+        application.auth_mode = application_check_credentials(
+            backend=backend,
+            base_url=application.base_url,
+            app_id=app_id,
+            api_key=api_key,
+            secret_key=secret_key,
+        )
+    except ApiError as exc:
+        if exc.error_code == kind.codes.bad_keys:
+            raise ValidationError(
+                _("The API Key or Secret Key is wrong (%(code)s %(msg)s).")
+                % {"code": exc.error_code, "msg": exc.error_msg}
+            ) from None
+        raise ValidationError(
+            _("Could not reach the backend: %(code)s %(msg)s")
+            % {"code": exc.error_code, "msg": exc.error_msg}
+        ) from None
+    with transaction.atomic():
+        _save_new_application(application, actor)
+    return application
+
+
+def _save_new_application(application: Application, actor: User) -> None:
+    application.save()
+    Membership.objects.create(user=actor, application=application, role=Role.OWNER)
+    activity_record(
+        actor=actor,
+        application=application,
+        verb=ActivityVerb.APPLICATION_CREATE,
+        obj=application,
+        backend=application.backend,
+    )
+
+
+def application_check_credentials(
+    *,
+    backend: str = Application.Backend.BAIDU,
+    base_url: str,
+    app_id: str,
+    api_key: str,
+    secret_key: str,
+) -> str:
+    """Ask the backend how these keys authenticate: "token" or "sign".
+
+    Raises ApiError with the backend's own code and message when they do not work.
+    """
+    keys = Keys(app_id=app_id, api_key=api_key, secret_key=secret_key)
+    return backend_class(backend).keys_verify(base_url=base_url, keys=keys)
+
+
+def application_update(
+    *, actor: Actor, application: Application, services: Sequence[str], qps: int
+) -> Application:
+    """Change the enabled services and the QPS tier. Built-in: the engine follows at once;
+    Baidu: recorded here (the services must also be ticked in Baidu's console)."""
+    chosen = _check_services(services)
+    if not chosen:
+        raise ValidationError({"services": _("Tick at least one service.")})
+    if qps < 0:
+        raise ValidationError({"qps_custom": _("The QPS limit must be a positive number.")})
+    with transaction.atomic():
+        backend_for(application).application_provision(services=chosen, qps=qps)
+        previous = {"services": application.services, "qps": application.qps}
+        application.services = chosen
+        application.qps = qps
+        application.save(update_fields=["services", "qps", "updated_at"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.APPLICATION_UPDATE,
+            obj=application,
+            previous=previous,
+            services=chosen,
+            qps=qps,
+        )
+    return application
+
+
+def application_reveal_secret(*, actor: Actor, application: Application) -> str:
+    """The Secret Key in clear text, for an owner who asked; the reveal is logged."""
+    activity_record(
+        actor=actor,
+        application=application,
+        verb=ActivityVerb.APPLICATION_REVEAL_SECRET,
+        obj=application,
+    )
+    return str(application.secret_key)
+
+
+def application_rotate_secret(*, actor: Actor, application: Application) -> str:
+    """A new Secret Key from a backend that issues keys; tokens issued before stop working."""
+    if not backend_class(application.backend).issues_keys:
+        raise ValidationError(
+            _("The Secret Key of a Baidu application is rotated in Baidu's console.")
+        )
+    with transaction.atomic():
+        secret = backend_for(application).secret_rotate()
+        application.secret_key = secret
+        application.save(update_fields=["secret_key", "updated_at"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.APPLICATION_ROTATE_SECRET,
+            obj=application,
+        )
+    return secret

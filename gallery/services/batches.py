@@ -1,0 +1,93 @@
+"""The state of a job (`Batch`) that every kind of job shares: its problems, stopping when the
+library is full, and settling once nothing is left in flight (console §Jobs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gallery.backends import backend_class
+from gallery.models import Batch, Image, ImageStatus
+from gallery.services.rows import IN_FLIGHT, set_status
+from searchapi.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+NOT_SENT_FULL = "not sent: the library is full"
+
+
+def batch_problem(
+    batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
+) -> None:
+    """Record an input of the job that never became a row (a bad file, a failed download)."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch.problems = [
+            *batch.problems,
+            {
+                "name": name[:300],
+                "code": code,
+                "message": message[:500],
+                "duplicate": duplicate.pk if duplicate is not None else None,
+            },
+        ]
+        batch.save(update_fields=["problems", "updated_at"])
+
+
+def batch_stop_full(batch_id: int) -> None:
+    """The backend said the library is full (or it is full here): send nothing more."""
+    with transaction.atomic():
+        batch = (
+            Batch.objects.select_for_update()
+            .select_related("library__application")
+            .get(pk=batch_id)
+        )
+        if batch.status == Batch.Status.RUNNING:
+            batch.status = Batch.Status.FULL
+            batch.message = _(
+                "The library is full: the remaining images were not sent. Expand its capacity, "
+                "then retry the failed ones."
+            )
+            batch.finished_at = timezone.now()
+            batch.feeding = False
+            batch.save()
+        full = backend_class(batch.library.application.backend).codes.full
+        for row in Image.objects.select_for_update().filter(
+            batch_id=batch_id, status=ImageStatus.PENDING
+        ):
+            set_status(row, ImageStatus.FAILED, ApiError(full, NOT_SENT_FULL, retryable=False))
+            row.save()
+
+
+def batch_settle(*, batch_id: int) -> None:
+    """Mark a running batch done once nothing feeds it and none of its rows is in flight."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status != Batch.Status.RUNNING or batch.feeding:
+        return
+    if batch.kind == Batch.Kind.UPLOAD and batch.cursor < len(batch.urls):
+        return  # URLs still to download
+    if batch.kind == Batch.Kind.CLEAR:
+        busy = batch.library.images.listed().exists()
+    else:
+        busy = batch.images.filter(status__in=IN_FLIGHT).exists()
+    if not busy:
+        Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING, feeding=False).update(
+            status=Batch.Status.DONE, finished_at=timezone.now()
+        )
+
+
+def job_give_up(batch_id: int) -> Callable[[ApiError], None]:
+    """What a job's task does once its retries are spent: stop feeding, and say why."""
+
+    def give_up(exc: ApiError) -> None:
+        log.error("job %s gave up: %s %s", batch_id, exc.error_code, exc.error_msg)
+        Batch.objects.filter(pk=batch_id).update(
+            feeding=False, message=f"{exc.error_code} {exc.error_msg}"[:300]
+        )
+
+    return give_up

@@ -1,0 +1,279 @@
+"""Jobs a user starts on a whole library or batch: re-push, copy, clear, cancel, retry.
+
+Each job is a `Batch` with live progress; the long part runs in a task that resumes where it
+stopped (`cursor`), so a redelivered message or a restarted worker loses nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from celery import shared_task
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gallery.backends import backend_for
+from gallery.labels import Labels
+from gallery.models import ActivityVerb, Batch, Image, ImageStatus, Library
+from gallery.services.activity import Actor, acting_user, activity_record
+from gallery.services.batches import batch_problem, batch_settle, job_give_up
+from gallery.services.images import images_delete
+from gallery.services.rows import read_original, remove_files, set_status, tombstone
+from gallery.services.sync import image_add_task
+from gallery.services.task_base import ConsoleTask
+from gallery.services.uploads import batch_item
+
+
+def batch_cancel(*, actor: Actor, batch: Batch) -> int:
+    """Stop a batch: rows not sent yet go without a remote call. Returns how many."""
+    if batch.kind == Batch.Kind.CLEAR:
+        raise ValidationError(_("Clearing a library cannot be cancelled."))
+    files: list[str] = []
+    n = 0
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status != Batch.Status.RUNNING:
+            raise ValidationError(_("This batch is not running."))
+        locked.status = Batch.Status.CANCELLED
+        locked.feeding = False
+        locked.finished_at = timezone.now()
+        locked.save()
+        # A pending row's task has not started (it would hold the row's lock): it will find the
+        # row changed and stop. Rows already being sent finish on their own.
+        for row in Image.objects.select_for_update().filter(
+            batch_id=batch.pk, status=ImageStatus.PENDING
+        ):
+            n += 1
+            if locked.kind == Batch.Kind.REPUSH:
+                # The row existed before the job: put it back as it was, never delete it.
+                if row.cont_sign:
+                    set_status(row, ImageStatus.INDEXED)
+                else:
+                    set_status(row, ImageStatus.FAILED)
+                    row.error_msg = _("not sent: the re-push was cancelled")
+                row.save()
+            else:
+                files += tombstone(row)
+        activity_record(
+            actor=actor,
+            application=batch.library.application,
+            verb=ActivityVerb.BATCH_CANCEL,
+            obj=locked,
+            not_sent=n,
+        )
+        transaction.on_commit(lambda: remove_files(*files))
+    batch.refresh_from_db()
+    return n
+
+
+def batch_retry_failed(*, actor: Actor, batch: Batch) -> int:
+    """Push the batch's failed rows again (not the ones that are duplicates of another row)."""
+    if batch.kind == Batch.Kind.CLEAR:
+        raise ValidationError(_("Clearing a library has nothing to retry."))
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        rows = list(
+            Image.objects.select_for_update().filter(
+                batch_id=batch.pk, status=ImageStatus.FAILED, duplicate_of__isnull=True
+            )
+        )
+        if not rows:
+            raise ValidationError(_("No failed image to retry."))
+        for row in rows:
+            set_status(row, ImageStatus.PENDING)
+            row.save()
+            image_add_task.enqueue(row.pk)
+        locked.status = Batch.Status.RUNNING
+        locked.message = ""
+        locked.finished_at = None
+        locked.save()
+        activity_record(
+            actor=actor,
+            application=batch.library.application,
+            verb=ActivityVerb.BATCH_RETRY,
+            obj=locked,
+            images=len(rows),
+        )
+    batch.refresh_from_db()
+    return len(rows)
+
+
+# --- re-push --------------------------------------------------------------------------------
+
+
+def library_repush(*, actor: Actor, library: Library) -> Batch:
+    """Re-add every settled live row from its stored bytes. Rows added through the API have no
+    original and are left as they are."""
+    with transaction.atomic():
+        rows = list(
+            library.images.select_for_update()
+            .filter(status__in=[ImageStatus.INDEXED, ImageStatus.FAILED])
+            .exclude(original="")
+            .order_by("pk")
+        )
+        if not rows:
+            raise ValidationError(_("This library has no image with a stored original to push."))
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.REPUSH,
+            created_by=acting_user(actor),
+            total=len(rows),
+        )
+        for row in rows:
+            set_status(row, ImageStatus.PENDING)
+            row.batch = batch
+            row.duplicate_of = None
+            row.save()
+            image_add_task.enqueue(row.pk)
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb=ActivityVerb.LIBRARY_REPUSH,
+            obj=library,
+            images=len(rows),
+        )
+    return batch
+
+
+# --- copy -----------------------------------------------------------------------------------
+
+
+def library_copy(*, actor: Actor, source: Library, target: Library) -> Batch:
+    """Copy the live rows with their originals into another library of the same service and
+    push them. Rows are made by a task, resumable at `cursor`."""
+    if target.pk == source.pk:
+        raise ValidationError({"target": _("Choose another library.")})
+    if target.service != source.service:
+        raise ValidationError({"target": _("Copies go to a library of the same service only.")})
+    total = source.images.live().exclude(original="").count()
+    if not total:
+        raise ValidationError(_("This library has no image with a stored original to copy."))
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=target,
+            source_library=source,
+            kind=Batch.Kind.COPY,
+            created_by=acting_user(actor),
+            total=total,
+            feeding=True,
+        )
+        activity_record(
+            actor=actor,
+            application=target.application,
+            verb=ActivityVerb.LIBRARY_COPY,
+            obj=batch,
+            source=str(source),
+            images=total,
+        )
+        library_copy_task.enqueue(batch.pk)
+    return batch
+
+
+def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
+    """Make the target rows in chunks, resuming after `cursor`."""
+    while True:
+        batch = Batch.objects.select_related("library__application", "source_library").get(
+            pk=batch_id
+        )
+        source = batch.source_library
+        if batch.status != Batch.Status.RUNNING or source is None:
+            break
+        rows = list(
+            source.images.live()
+            .filter(pk__gt=batch.cursor)
+            .exclude(original="")
+            .order_by("pk")[:chunk]
+        )
+        if not rows:
+            break
+        for row in rows:
+            if not Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING).exists():
+                break
+            try:
+                data = read_original(row)
+            except OSError as exc:
+                batch_problem(batch_id, row.brief, "internal", str(exc))
+            else:
+                batch_item(
+                    batch,
+                    data=data,
+                    name=PurePosixPath(str(row.original.name)).name,
+                    brief=row.brief,
+                    labels=Labels.of(row),
+                    source_kind=row.source_kind,
+                    source=row.source,
+                )
+            Batch.objects.filter(pk=batch_id).update(cursor=row.pk)
+    Batch.objects.filter(pk=batch_id).update(feeding=False)
+    batch_settle(batch_id=batch_id)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.batch_copy")
+def library_copy_task(self: ConsoleTask, batch_id: int) -> None:
+    self.run_retrying(lambda: library_copy_run(batch_id=batch_id), job_give_up(batch_id))
+
+
+# --- clear ----------------------------------------------------------------------------------
+
+
+def library_clear(*, actor: Actor, library: Library, confirm: str) -> Batch:
+    """Empty a library; the work runs in a task with progress."""
+    if confirm.strip() != library.confirm_name:
+        raise ValidationError(
+            {"confirm": _("Type %(name)s to confirm.") % {"name": library.confirm_name}}
+        )
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.CLEAR,
+            created_by=acting_user(actor),
+            total=library.images.listed().count(),
+            feeding=True,
+        )
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb=ActivityVerb.LIBRARY_CLEAR,
+            obj=library,
+            images=batch.total,
+        )
+        library_clear_task.enqueue(batch.pk)
+    return batch
+
+
+def library_clear_run(*, batch_id: int, chunk: int = 500) -> None:
+    """Where the backend can empty the library at once, it does, then every row becomes a
+    tombstone; elsewhere every known row is deleted through the usual path."""
+    batch = Batch.objects.select_related("library__application").get(pk=batch_id)
+    if batch.status != Batch.Status.RUNNING:
+        return
+    library = batch.library
+    if backend_for(library.application).library_empty(library.service):
+        while True:
+            files: list[str] = []
+            with transaction.atomic():
+                rows = list(
+                    Image.objects.select_for_update().filter(library=library).listed()[:chunk]
+                )
+                for row in rows:
+                    files += tombstone(row)
+            remove_files(*files)
+            if len(rows) < chunk:
+                break
+    else:
+        last = 0
+        while True:
+            rows = list(library.images.live().filter(pk__gt=last).order_by("pk")[:chunk])
+            if not rows:
+                break
+            images_delete(actor=batch.created_by, images=rows)
+            last = rows[-1].pk
+    Batch.objects.filter(pk=batch_id).update(feeding=False)
+    batch_settle(batch_id=batch_id)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.library_clear")
+def library_clear_task(self: ConsoleTask, batch_id: int) -> None:
+    self.run_retrying(lambda: library_clear_run(batch_id=batch_id), job_give_up(batch_id))

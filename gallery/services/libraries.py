@@ -1,0 +1,87 @@
+"""Libraries: one per service of an application. A backend that provisions libraries (the
+built-in engine) creates them; on Baidu they are applied for in Baidu's console and recorded
+here once a probe search shows that they exist."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from gallery.backends import backend_for
+from gallery.models import DEFAULT_CAPACITY, ActivityVerb, Application, Library, Service
+from gallery.services.activity import Actor, activity_record
+from searchapi.errors import ApiError
+
+CAPACITY_STEP = 500_000
+
+
+def library_create(
+    *, actor: Actor, application: Application, service: str, capacity: int = DEFAULT_CAPACITY
+) -> Library:
+    if service not in Service.values:
+        raise ValidationError({"service": _("Unknown service.")})
+    if capacity < 1:
+        raise ValidationError({"capacity": _("Capacity must be at least 1.")})
+    if Library.objects.filter(application=application, service=service).exists():
+        raise ValidationError({"service": _("This application already has that library.")})
+    backend = backend_for(application, interactive=True)
+    try:
+        backend.library_verify(service)
+    except ApiError as exc:
+        if exc.error_code == backend.codes.not_created:
+            raise ValidationError(
+                _(
+                    "216017 not initialized: the library has not been created on Baidu yet. "
+                    "Apply for it on the application's page in Baidu's console (real-name "
+                    "verification is required), then register it here."
+                )
+            ) from None
+        raise ValidationError(
+            _("Could not probe the library: %(code)s %(msg)s")
+            % {"code": exc.error_code, "msg": exc.error_msg}
+        ) from None
+    library = Library(application=application, service=service, capacity=capacity, registered=True)
+    with transaction.atomic():
+        backend.library_provision(service, capacity)
+        library.save()
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.LIBRARY_CREATE
+            if backend.provisions_libraries
+            else ActivityVerb.LIBRARY_REGISTER,
+            obj=library,
+            capacity=capacity,
+        )
+    return library
+
+
+def library_set_capacity(*, actor: Actor, library: Library, capacity: int) -> Library:
+    """Raise the capacity by at most 500,000 at a time (built-in: at once; Baidu: recorded)."""
+    if capacity <= library.capacity:
+        raise ValidationError(
+            {"capacity": _("The new capacity must be more than %(n)d.") % {"n": library.capacity}}
+        )
+    if capacity - library.capacity > CAPACITY_STEP:
+        raise ValidationError(
+            {
+                "capacity": _("Capacity grows by at most 500,000 per step (up to %(n)d now).")
+                % {"n": library.capacity + CAPACITY_STEP}
+            }
+        )
+    application = library.application
+    with transaction.atomic():
+        backend_for(application).library_capacity_provision(library.service, capacity)
+        previous = library.capacity
+        library.capacity = capacity
+        library.save(update_fields=["capacity"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.LIBRARY_CAPACITY,
+            obj=library,
+            previous=previous,
+            capacity=capacity,
+        )
+    return library

@@ -1,0 +1,121 @@
+"""Searching a library with an image, and "is this image already here?".
+
+Search is interactive: the backend is asked with a short timeout, and its hits are joined to
+our rows by ref, so that every hit shows our thumbnail, brief and labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from gallery import fetch, images
+from gallery.backends import backend_for
+from gallery.backends.base import Hit
+from gallery.labels import Labels
+from gallery.models import ActivityVerb, Image, ImageStatus, Library
+from gallery.services.activity import Actor, activity_record
+
+
+@dataclass(frozen=True)
+class Match:
+    hit: Hit
+    image: Image | None  # our row, or None: an image added outside Tuku
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    matches: list[Match]
+    has_more: bool
+
+
+def query_image_fetch(url: str) -> tuple[bytes, str]:
+    """The bytes and file name of a query image given by URL; raises fetch.FetchError."""
+    fetched = fetch.fetch(url)
+    return fetched.data, fetched.filename
+
+
+def query_image_of(image: Image) -> bytes | None:
+    """A stored image's original as a query ("search with this image"); None without one."""
+    if not image.original or not image.original.name:
+        return None
+    with default_storage.open(image.original.name, "rb") as handle:
+        return handle.read()
+
+
+def library_search(
+    *,
+    library: Library,
+    data: bytes,
+    labels: Labels = Labels(),
+    tag_logic: int = 0,
+    pn: int = 0,
+    rn: int = 50,
+) -> SearchOutcome:
+    """Hits in the backend's order and scores. Writes nothing: a results page is a GET, and
+    the query's submission records the search (`library_search_record`)."""
+    images.inspect(data, library.service)
+    labels = labels.clean(library)
+    page = backend_for(library.application, interactive=True).search(
+        library.service, image=data, labels=labels, tag_logic=tag_logic, pn=pn, rn=rn
+    )
+    refs = [hit.ref for hit in page.hits]
+    rows: dict[str, Image] = {}
+    for row in library.images.filter(cont_sign__in=refs).order_by("status", "-pk"):
+        # A live row wins over a tombstone of the same image.
+        if row.cont_sign and (row.cont_sign not in rows or row.status != ImageStatus.DELETED):
+            rows.setdefault(row.cont_sign, row)
+    missing_briefs = [hit.brief for hit in page.hits if hit.ref not in rows]
+    by_brief = (
+        {row.brief: row for row in library.images.live().filter(brief__in=missing_briefs)}
+        if missing_briefs
+        else {}
+    )
+    matches = []
+    for hit in page.hits:
+        found = rows.get(hit.ref) or by_brief.get(hit.brief)
+        matches.append(Match(hit, found, found is not None and found.status == ImageStatus.DELETED))
+    return SearchOutcome(matches, page.has_more)
+
+
+def library_search_record(*, actor: Actor, library: Library, **detail: object) -> None:
+    """A user searched the library: the activity log, and the library's last use (Baidu
+    releases libraries idle for a year)."""
+    Library.objects.filter(pk=library.pk).update(last_activity_at=timezone.now())
+    activity_record(
+        actor=actor,
+        application=library.application,
+        verb=ActivityVerb.LIBRARY_SEARCH,
+        obj=library,
+        **detail,
+    )
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """An exact copy, else the search's verdict against the library's threshold."""
+
+    verdict: str  # "exact", "likely" or "not_found"
+    exact: Image | None
+    matches: list[Match]
+    top_score: float | None
+    threshold: float
+
+
+def library_check(*, actor: Actor, library: Library, data: bytes) -> CheckOutcome:
+    """Is this image already in the library? Raises ImageInvalid or ApiError."""
+    # The exact check needs only the hash; library_search decodes and validates the file.
+    sha256 = hashlib.sha256(data).hexdigest()
+    exact = library.images.live().filter(sha256=sha256).order_by("-created_at", "-id").first()
+    if exact is not None:
+        return CheckOutcome("exact", exact, [], None, library.match_threshold)
+    outcome = library_search(library=library, data=data, rn=10)
+    library_search_record(actor=actor, library=library, hits=len(outcome.matches))
+    live = [m for m in outcome.matches if not m.deleted]
+    top = live[0].hit.score if live else None
+    verdict = "likely" if top is not None and top >= library.match_threshold else "not_found"
+    return CheckOutcome(verdict, None, live, top, library.match_threshold)

@@ -1,0 +1,291 @@
+"""The backend side of an image's life, run by tasks: add, update and delete calls.
+
+Each step is safe to run twice, concurrently, or after a crash: it re-reads the row, returns
+when there is nothing to do, and raises ApiError only when a retry may help (terminal errors
+are recorded on the row). `image_add_task` runs `image_add_run`, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from gallery.backends import backend_class, backend_for
+from gallery.backends.base import Backend
+from gallery.labels import Labels
+from gallery.models import Batch, Image, ImageSource, ImageStatus
+from gallery.services.batches import batch_settle, batch_stop_full
+from gallery.services.rows import read_original, remove_files, set_status, tombstone, touch
+from gallery.services.task_base import ConsoleTask
+from searchapi.errors import ApiError
+
+# A hit this close to 1.0 for the very bytes we tried to add is that same image.
+SAME_IMAGE_SCORE = 0.99
+# Rows per delete task: no backend takes more refs in one call.
+DELETE_CHUNK = 100
+
+
+# --- add ------------------------------------------------------------------------------------
+
+
+def image_add_run(*, image_id: int) -> None:
+    """Add a pending row to its backend."""
+    with transaction.atomic():
+        row = (
+            Image.objects.select_for_update()
+            .select_related("library__application")
+            .filter(pk=image_id)
+            .first()
+        )
+        if row is None or row.status not in (ImageStatus.PENDING, ImageStatus.INDEXING):
+            return
+        set_status(row, ImageStatus.INDEXING)
+        row.save()
+    library = row.library
+    backend = backend_for(library.application)
+    data = read_original(row)
+    try:
+        ref = backend.add(library.service, image=data, brief=row.brief, labels=Labels.of(row))
+    except ApiError as exc:
+        if exc.error_code == backend.codes.exists:
+            _link_existing(backend, row, data)
+            return
+        if exc.retryable:
+            touch(image_id)
+            raise
+        _finish_add(image_id, error=exc)
+        return
+    _finish_add(image_id, cont_sign=ref)
+
+
+def image_add_give_up(*, image_id: int, error: ApiError) -> None:
+    """A retryable error that kept coming: give up and say so on the row."""
+    _finish_add(image_id, error=error)
+
+
+def _finish_add(
+    image_id: int,
+    *,
+    cont_sign: str | None = None,
+    error: ApiError | None = None,
+    duplicate_of: Image | None = None,
+) -> None:
+    with transaction.atomic():
+        row = (
+            Image.objects.select_for_update()
+            .select_related("library__application")
+            .get(pk=image_id)
+        )
+        if cont_sign is not None and cont_sign != row.cont_sign:
+            # The listing may have mirrored our own add as an API image meanwhile.
+            twin_files: list[str] = []
+            for twin in (
+                row.library.images.live()
+                .filter(cont_sign=cont_sign, source_kind=ImageSource.API)
+                .exclude(pk=row.pk)
+            ):
+                twin_files += tombstone(twin)
+            transaction.on_commit(lambda: remove_files(*twin_files))
+        if cont_sign is not None:
+            row.cont_sign = cont_sign
+        if row.status == ImageStatus.INDEXING:
+            if cont_sign is not None:
+                set_status(row, ImageStatus.INDEXED)
+                if row.pending_update:
+                    image_update_task.enqueue(row.pk)
+            else:
+                set_status(row, ImageStatus.FAILED, error)
+                row.duplicate_of = duplicate_of
+                row.pending_update = None
+        elif row.status in (ImageStatus.DELETING, ImageStatus.DELETED) and cont_sign:
+            # Deleted while the add was in flight: the backend now holds an image nobody wants.
+            if row.status == ImageStatus.DELETED:
+                set_status(row, ImageStatus.DELETING)
+            images_delete_task.enqueue([row.pk])
+        row.save()
+        row.library.last_activity_at = timezone.now()
+        row.library.save(update_fields=["last_activity_at"])
+        if row.batch_id is not None:
+            full = backend_class(row.library.application.backend).codes.full
+            if error is not None and error.error_code == full:
+                batch_stop_full(row.batch_id)
+            batch_settle(batch_id=row.batch_id)
+
+
+def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
+    """The backend says it holds these bytes already. Find out as whose image."""
+    library = row.library
+    labels = Labels.of(row)
+    if row.cont_sign:
+        # A re-push of a row the backend still holds: sync brief and labels by image and keep
+        # the known ref.
+        backend.update(library.service, image=data, brief=row.brief, labels=labels)
+        _finish_add(row.pk, cont_sign=row.cont_sign)
+        return
+    sibling = (
+        library.images.live()
+        .filter(sha256=row.sha256, cont_sign__isnull=False)
+        .exclude(pk=row.pk)
+        .first()
+    )
+    exists = ApiError(backend.codes.exists, "item exist", retryable=False)
+    if sibling is not None:
+        _finish_add(row.pk, error=exists, duplicate_of=sibling)
+        return
+    # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
+    # killed worker or a timeout. Find its ref with the same bytes, then make the backend's
+    # brief and labels ours.
+    page = backend.search(library.service, image=data, rn=5)
+    hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
+    if hit is None:
+        _finish_add(row.pk, error=exists)
+        return
+    holder = library.images.live().filter(cont_sign=hit.ref).exclude(pk=row.pk).first()
+    if holder is not None:
+        _finish_add(row.pk, error=exists, duplicate_of=holder)
+        return
+    backend.update(library.service, ref=hit.ref, brief=row.brief, labels=labels)
+    _finish_add(row.pk, cont_sign=hit.ref)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.image_add")
+def image_add_task(self: ConsoleTask, image_id: int) -> None:
+    self.run_retrying(
+        lambda: image_add_run(image_id=image_id),
+        lambda exc: image_add_give_up(image_id=image_id, error=exc),
+    )
+
+
+# --- update ---------------------------------------------------------------------------------
+
+
+def image_update_run(*, image_id: int) -> None:
+    """Send a row's pending edit to its backend."""
+    row = Image.objects.select_related("library__application").filter(pk=image_id).first()
+    if row is None or row.status != ImageStatus.INDEXED or not row.pending_update:
+        return
+    change = dict(row.pending_update)
+    library = row.library
+    labels = Labels.from_json(change) if "tags" in change else None
+    try:
+        backend_for(library.application).update(
+            library.service, ref=row.cont_sign, brief=change.get("brief"), labels=labels
+        )
+    except ApiError as exc:
+        if exc.retryable:
+            raise
+        image_update_give_up(image_id=image_id, error=exc, change=change)
+        return
+    with transaction.atomic():
+        row = Image.objects.select_for_update().get(pk=image_id)
+        if "brief" in change:
+            row.brief = change["brief"]
+        if labels is not None:
+            labels.apply(row)
+        # Only clear what was sent: a newer edit made meanwhile stays pending.
+        row.pending_update = None if row.pending_update == change else row.pending_update
+        row.error_code = row.error_msg = ""
+        row.save()
+        if row.pending_update:
+            image_update_task.enqueue(row.pk)
+
+
+def image_update_give_up(
+    *, image_id: int, error: ApiError, change: dict[str, Any] | None = None
+) -> None:
+    with transaction.atomic():
+        row = Image.objects.select_for_update().get(pk=image_id)
+        if change is None or row.pending_update == change:
+            row.pending_update = None
+        row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
+        row.save()
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.image_update")
+def image_update_task(self: ConsoleTask, image_id: int) -> None:
+    self.run_retrying(
+        lambda: image_update_run(image_id=image_id),
+        lambda exc: image_update_give_up(image_id=image_id, error=exc),
+    )
+
+
+# --- delete ---------------------------------------------------------------------------------
+
+
+def images_delete_run(*, image_ids: Sequence[int]) -> None:
+    """Delete rows in `deleting` from their backend, then tombstone them and drop their files.
+
+    The backend's "no longer in the library" counts as success. The sweeper's chunks may span
+    libraries, so each library's rows go to their own backend.
+    """
+    rows = list(
+        Image.objects.select_related("library__application")
+        .filter(pk__in=image_ids, status=ImageStatus.DELETING)
+        .order_by("pk")
+    )
+    by_library: dict[int, list[Image]] = {}
+    for row in rows:
+        by_library.setdefault(row.library_id, []).append(row)
+    for group in by_library.values():
+        _delete_from_library(group)
+
+
+def _delete_from_library(rows: list[Image]) -> None:
+    library = rows[0].library
+    backend = backend_for(library.application)
+    signed = [row.cont_sign for row in rows if row.cont_sign]
+    unsigned = [row for row in rows if not row.cont_sign]
+    try:
+        if signed:
+            _ignore_gone(backend, lambda: backend.delete(library.service, refs=signed))
+        for row in unsigned:
+            data = read_original(row)
+            _ignore_gone(backend, lambda data=data: backend.delete(library.service, image=data))  # type: ignore[misc]
+    except ApiError as exc:
+        if exc.retryable:
+            raise
+        with transaction.atomic():
+            for row in rows:
+                set_status(row, ImageStatus.DELETING, exc)
+                row.save()
+        return
+    files: list[str] = []
+    with transaction.atomic():
+        for row in Image.objects.select_for_update().filter(
+            pk__in=[r.pk for r in rows], status=ImageStatus.DELETING
+        ):
+            files += tombstone(row)
+        transaction.on_commit(lambda: remove_files(*files))
+    for batch_id in Batch.objects.filter(
+        library=library, kind=Batch.Kind.CLEAR, status=Batch.Status.RUNNING
+    ).values_list("pk", flat=True):
+        batch_settle(batch_id=batch_id)
+
+
+def _ignore_gone(backend: Backend, call: Callable[[], None]) -> None:
+    try:
+        call()
+    except ApiError as exc:
+        if exc.error_code != backend.codes.gone:
+            raise
+
+
+def images_delete_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
+    """Queue the backend deletes of rows in `deleting`, in chunks every wire accepts; after
+    the current transaction commits, or at once (`now`, for the sweeper)."""
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = list(ids[start : start + DELETE_CHUNK])
+        if now:
+            images_delete_task.dispatch(chunk)
+        else:
+            images_delete_task.enqueue(chunk)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.images_delete")
+def images_delete_task(self: ConsoleTask, image_ids: list[int]) -> None:
+    # Giving up leaves the rows in `deleting`, visible as such; the sweeper tries them again.
+    self.run_retrying(lambda: images_delete_run(image_ids=image_ids), lambda exc: None)

@@ -1,0 +1,259 @@
+"""Uploads: one image checked, stored and queued, and upload batches that feed many of them.
+
+A file is validated by decoding it (`gallery.images.inspect`); the original and the thumbnail
+are stored before the row is written, and the row before its add is queued, so nothing is
+left half-written. An input that cannot become a row is a *refusal*, the same for the single
+upload page and for a batch (`refusal_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from celery import shared_task
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from gallery import fetch, images
+from gallery.labels import Labels, brief_from_filename, clean_brief
+from gallery.models import ActivityVerb, Batch, Image, ImageSource, ImageStatus, Library
+from gallery.services.activity import Actor, acting_user, activity_record
+from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
+from gallery.services.rows import remove_files
+from gallery.services.sync import image_add_task
+from gallery.services.task_base import ConsoleTask
+
+
+class LibraryFull(ValidationError):
+    """The library holds as many images as its capacity."""
+
+
+class DuplicateImage(Exception):
+    """The library already holds these exact bytes as `image`."""
+
+    def __init__(self, image: Image) -> None:
+        super().__init__(f"already in the library as image {image.pk}")
+        self.image = image
+
+
+@dataclass(frozen=True)
+class UploadRefusal:
+    """Why an input did not become a row: the wire code it stands for (or ""), in words."""
+
+    code: int | str
+    message: str
+    duplicate: Image | None = None
+    library_full: bool = False
+
+
+UploadError = (images.ImageInvalid, DuplicateImage, ValidationError)
+
+
+def refusal_of(exc: Exception) -> UploadRefusal:
+    """The one mapping from what `image_upload` raises to what the user is told."""
+    if isinstance(exc, images.ImageInvalid):
+        return UploadRefusal(exc.code, exc.message)
+    if isinstance(exc, DuplicateImage):
+        return UploadRefusal(216681, _("The same file (SHA-256) is already here."), exc.image)
+    if isinstance(exc, LibraryFull):
+        return UploadRefusal(19, " ".join(exc.messages), library_full=True)
+    if isinstance(exc, ValidationError):
+        return UploadRefusal("", " ".join(exc.messages))
+    raise TypeError(f"not an upload refusal: {exc!r}")
+
+
+def image_upload(
+    *,
+    actor: Actor,
+    library: Library,
+    data: bytes,
+    filename: str,
+    brief: str | None = None,
+    labels: Labels = Labels(),
+    source_kind: str = ImageSource.UPLOAD,
+    source: str = "",
+    batch: Batch | None = None,
+) -> Image:
+    """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`)."""
+    facts = images.inspect(data, library.service, thumbnail=True)
+    brief = clean_brief(brief or brief_from_filename(filename))
+    labels = labels.clean(library)
+    existing = library.images.live().filter(sha256=facts.sha256).first()
+    if existing is not None:
+        raise DuplicateImage(existing)
+    if library.images.live().count() >= library.capacity:
+        raise LibraryFull(
+            _("The library is full (%(n)d images). Expand its capacity first.")
+            % {"n": library.capacity}
+        )
+    image = Image(
+        library=library,
+        sha256=facts.sha256,
+        width=facts.width,
+        height=facts.height,
+        bytes=facts.bytes,
+        format=facts.format,
+        brief=brief,
+        source=source or filename,
+        source_kind=source_kind,
+        uploaded_by=acting_user(actor),
+        status=ImageStatus.PENDING,
+        batch=batch,
+    )
+    labels.apply(image)
+    # The original is kept before any remote call; the row follows the files, and if it cannot
+    # be written the files go again, so nothing is left half-written.
+    image.original.save(filename or "image", ContentFile(data), save=False)
+    try:
+        image.thumbnail.save(
+            images.thumbnail_name(), ContentFile(facts.thumbnail or b""), save=False
+        )
+        with transaction.atomic():
+            image.save()
+            activity_record(
+                actor=actor,
+                application=library.application,
+                verb=ActivityVerb.IMAGE_UPLOAD,
+                obj=image,
+                library=library.service,
+            )
+            image_add_task.enqueue(image.pk)
+    except BaseException:
+        remove_files(image.original.name, image.thumbnail.name)
+        raise
+    return image
+
+
+# --- upload batches -------------------------------------------------------------------------
+
+
+def batch_create(
+    *,
+    actor: Actor,
+    library: Library,
+    urls: Sequence[str] = (),
+    brief: str = "",
+    labels: Labels = Labels(),
+    files_follow: bool = True,
+) -> Batch:
+    """Start an upload batch. Files are then posted into it (`batch_add_file`) while
+    `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing."""
+    labels = labels.clean(library)
+    if brief:
+        clean_brief(brief)
+    urls = [u.strip() for u in urls if u.strip()]
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            library=library,
+            kind=Batch.Kind.UPLOAD,
+            created_by=acting_user(actor),
+            urls=urls,
+            total=len(urls),
+            brief=brief,
+            labels=labels.as_json(),
+            feeding=files_follow,
+        )
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb=ActivityVerb.BATCH_CREATE,
+            obj=batch,
+            library=library.service,
+            urls=len(urls),
+        )
+        if urls:
+            batch_fetch_task.enqueue(batch.pk)
+    return batch
+
+
+def batch_item(
+    batch: Batch,
+    *,
+    data: bytes,
+    name: str,
+    brief: str | None,
+    labels: Labels,
+    source_kind: str = ImageSource.UPLOAD,
+    source: str = "",
+) -> Image | None:
+    """Turn one input into a row of the batch; a refusal becomes one of its problems."""
+    try:
+        return image_upload(
+            actor=batch.created_by,
+            library=batch.library,
+            data=data,
+            filename=name,
+            brief=brief,
+            labels=labels,
+            source_kind=source_kind,
+            source=source,
+            batch=batch,
+        )
+    except UploadError as exc:
+        refusal = refusal_of(exc)
+        batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
+        if refusal.library_full:
+            batch_stop_full(batch.pk)
+    return None
+
+
+def batch_add_file(*, batch: Batch, data: bytes | None, filename: str) -> Image | None:
+    """One file posted into a running upload batch. `data` None: the file was over 3 MiB."""
+    Batch.objects.filter(pk=batch.pk).update(total=F("total") + 1)
+    batch.refresh_from_db()
+    name = filename or "image"
+    if batch.status != Batch.Status.RUNNING:
+        batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
+        return None
+    if data is None:
+        batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
+        return None
+    return batch_item(
+        batch,
+        data=data,
+        name=name,
+        brief=batch.brief or None,
+        labels=Labels.from_json(batch.labels),
+    )
+
+
+def batch_close(*, batch: Batch) -> None:
+    """The browser has posted every file; the batch is done once its rows settle."""
+    Batch.objects.filter(pk=batch.pk, kind=Batch.Kind.UPLOAD).update(feeding=False)
+    batch_settle(batch_id=batch.pk)
+
+
+def batch_fetch_run(*, batch_id: int) -> None:
+    """Download the batch's URLs one by one, resuming at `cursor`."""
+    while True:
+        batch = Batch.objects.select_related("library__application").get(pk=batch_id)
+        if batch.status != Batch.Status.RUNNING or batch.cursor >= len(batch.urls):
+            break
+        position = batch.cursor
+        url = batch.urls[position]
+        try:
+            fetched = fetch.fetch(url)
+        except fetch.FetchError as exc:
+            batch_problem(batch.pk, url, exc.code, f"{exc.error_msg}: {exc.detail}")
+        else:
+            batch_item(
+                batch,
+                data=fetched.data,
+                name=fetched.filename,
+                brief=batch.brief or None,
+                labels=Labels.from_json(batch.labels),
+                source_kind=ImageSource.URL,
+                source=url[:1024],
+            )
+        # Only this task moves the cursor; a redelivered message resumes after the last URL.
+        Batch.objects.filter(pk=batch_id, cursor=position).update(cursor=position + 1)
+    batch_settle(batch_id=batch_id)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.batch_fetch")
+def batch_fetch_task(self: ConsoleTask, batch_id: int) -> None:
+    self.run_retrying(lambda: batch_fetch_run(batch_id=batch_id), job_give_up(batch_id))

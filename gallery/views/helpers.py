@@ -1,0 +1,112 @@
+"""What the page modules share: the typed request, content negotiation, errors beside fields,
+the `next` target, and the JSON lines the polling pages read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.forms import Form
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from gallery.explain import explained
+from gallery.images import MAX_BYTES
+from gallery.models import Image, ImageStatus
+
+SETTLED = {ImageStatus.INDEXED, ImageStatus.FAILED, ImageStatus.DELETED}
+
+
+class AuthedRequest(HttpRequest):
+    """A request behind `login_required`: its user is a real account."""
+
+    user: User
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def is_fragment(request: HttpRequest) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def add_errors(form: Form, exc: ValidationError) -> None:
+    """Put a service's ValidationError beside the field it names, or above the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        form.add_error(None, exc)
+
+
+def next_url(request: HttpRequest, fallback: str) -> str:
+    """The `next` the page was given, if it stays on this site; else `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
+
+
+def read_upload(upload: UploadedFile) -> bytes | None:
+    """The file's bytes, or None when it is larger than the 3 MiB limit (not read in full)."""
+    if upload.size is not None and upload.size > MAX_BYTES:
+        return None
+    data = upload.read(MAX_BYTES + 1)
+    return None if len(data) > MAX_BYTES else data
+
+
+def image_json(image: Image, service: str) -> dict[str, Any]:
+    """One row as the upload, batch and preview pages poll it."""
+    out: dict[str, Any] = {
+        "id": image.pk,
+        "status": image.status,
+        "status_label": ImageStatus(image.status).label,
+        "done": image.status in SETTLED and not image.pending_update,
+        "pending_update": bool(image.pending_update),
+        "url": reverse("gallery:image", args=[image.pk]),
+        "thumbnail": reverse("gallery:image-thumbnail", args=[image.pk]),
+        "brief": image.brief,
+        "cont_sign": image.cont_sign or "",
+    }
+    if image.error_code:
+        out["error"] = explained(image.error_code, image.error_msg, service).as_json()
+    if image.duplicate_of_id:
+        out["duplicate"] = {
+            "id": image.duplicate_of_id,
+            "url": reverse("gallery:image", args=[image.duplicate_of_id]),
+        }
+    return out
+
+
+def refusal_json(
+    name: str, code: object, message: str, service: str, duplicate: tuple[int, str] | None
+) -> dict[str, Any]:
+    """The result line of an input that did not become a row (`duplicate`: id and brief of
+    the row that already holds the same bytes)."""
+    line: dict[str, Any] = {
+        "name": name,
+        "ok": False,
+        "error": explained(code if code is not None else "", message, service).as_json(),
+    }
+    if duplicate is not None:
+        pk, brief = duplicate
+        line["duplicate"] = {"id": pk, "url": reverse("gallery:image", args=[pk]), "brief": brief}
+    return line
+
+
+def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
+    """A refused input of a batch, as stored on the batch (`duplicate` is a row id there)."""
+    name = problem.get("name", "")
+    duplicate = problem.get("duplicate")
+    return refusal_json(
+        name,
+        problem.get("code") or "",
+        problem.get("message", ""),
+        service,
+        (duplicate, name) if duplicate else None,
+    )

@@ -1,0 +1,161 @@
+"""Library pages: creating one and expanding it (on the application page), the listing with its
+filters, and the bulk actions on selected images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from gallery.access import can, get_application, get_library
+from gallery.forms import BulkForm, CapacityForm, LabelsForm, LibraryForm, ListingForm, SearchForm
+from gallery.models import ImageStatus, Library, Role
+from gallery.selectors import batches, counts, images, listing
+from gallery.services.images import images_delete, images_retag
+from gallery.services.libraries import library_create, library_set_capacity
+from gallery.services.mirror import library_mirror_request
+from gallery.views.applications import detail_context
+from gallery.views.helpers import AuthedRequest, add_errors, next_url
+
+
+@login_required
+@require_POST
+def library_new(request: AuthedRequest, application_id: int) -> HttpResponse:
+    application, role = get_application(request.user, application_id, Role.OWNER)
+    form = LibraryForm(request.POST)
+    if form.is_valid():
+        try:
+            library = library_create(
+                actor=request.user,
+                application=application,
+                service=form.cleaned_data["service"],
+                capacity=form.cleaned_data["capacity"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, _("Library “%s” is ready.") % library)
+            return redirect("gallery:library", library.pk)
+    context = detail_context(request, application, role, library_form=form)
+    return render(request, "gallery/application_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def library_capacity(request: AuthedRequest, library_id: int) -> HttpResponse:
+    library, role = get_library(request.user, library_id, Role.OWNER)
+    form = CapacityForm(request.POST)
+    if form.is_valid():
+        try:
+            library_set_capacity(
+                actor=request.user, library=library, capacity=form.cleaned_data["capacity"]
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, _("Capacity is now %(n)s.") % {"n": f"{library.capacity:,}"})
+            fallback = reverse("gallery:application", args=[library.application_id])
+            return redirect(next_url(request, fallback))
+    context = detail_context(
+        request, library.application, role, capacity_form=form, capacity_for=library.pk
+    )
+    return render(request, "gallery/application_detail.html", context, status=400)
+
+
+def _listing_filters(form: ListingForm) -> listing.ListingFilter:
+    form.is_valid()  # an invalid field is reported beside itself and left out of the filter
+    data = form.cleaned_data
+    return listing.ListingFilter(
+        tags=tuple(data.get("tags") or ()),
+        tag_logic=data.get("tag_logic") or 0,
+        class_id1=data.get("class_id1"),
+        class_id2=data.get("class_id2"),
+        status=data.get("status") or "",
+        q=(data.get("q") or "").strip(),
+        oldest_first=data.get("sort") == "old",
+    )
+
+
+def _library_header(library: Library) -> dict[str, Any]:
+    """Counts by status from our rows; the total from the backend where it knows it cheaply
+    (the built-in engine also holds images other clients added through the API)."""
+    by_status = counts.library_counts(library)
+    size = counts.library_backend_size(library)
+    return {"counts": by_status, "count": by_status.total if size is None else size}
+
+
+@login_required
+@require_GET
+def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
+    library, role = get_library(request.user, library_id)
+    # Images other clients added through the API are mirrored by a task, not by this GET.
+    library_mirror_request(library=library)
+    form = ListingForm(request.GET or None, library=library)
+    filters = _listing_filters(form) if request.GET else listing.ListingFilter()
+    data = form.cleaned_data if request.GET else {}
+    page = listing.library_page(
+        library=library,
+        filters=filters,
+        after=data.get("after") or "",
+        before=data.get("before") or "",
+    )
+    context = {
+        "library": library,
+        "application": library.application,
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "can_edit": can(role, Role.EDITOR),
+        "search_form": SearchForm(library=library),
+        "retag_form": LabelsForm(library=library),
+        "statuses": [s for s in ImageStatus if s != ImageStatus.DELETED],
+        "batches": batches.library_batches(library, 5),
+        **_library_header(library),
+    }
+    return render(request, "gallery/library.html", context)
+
+
+@login_required
+@require_POST
+def library_bulk(request: AuthedRequest, library_id: int) -> HttpResponse:
+    library, _role = get_library(request.user, library_id, Role.EDITOR)
+    back = next_url(request, reverse("gallery:library", args=[library.pk]))
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Select at least one image."))
+        return redirect(back)
+    rows = images.images_selected(library, form.cleaned_data["ids"])
+    if not rows:
+        messages.error(request, _("None of the selected images is in this library any more."))
+        return redirect(back)
+    if form.cleaned_data["action"] == "delete":
+        if not form.cleaned_data["confirmed"]:
+            return render(
+                request,
+                "gallery/confirm_bulk_delete.html",
+                {"library": library, "rows": rows, "next": back},
+            )
+        n = images_delete(actor=request.user, images=rows)
+        messages.success(request, _("%(n)d image(s) deleted.") % {"n": n})
+        return redirect(back)
+    labels_form = LabelsForm(request.POST, library=library)
+    if not labels_form.is_valid() or not labels_form.labels_given:
+        errors = [e for errs in labels_form.errors.values() for e in errs]
+        messages.error(
+            request,
+            " ".join(str(e) for e in errors) or _("Enter the tags (or class ids) to give them."),
+        )
+        return redirect(back)
+    result = images_retag(actor=request.user, images=rows, labels=labels_form.labels)
+    if result.changed:
+        messages.success(request, _("%(n)d image(s) re-tagged.") % {"n": result.changed})
+    for image, error in result.errors[:10]:
+        messages.error(request, f"{image.brief}: {error}")
+    return redirect(back)

@@ -1,0 +1,132 @@
+"""gallery.services.sync: the backend side of add, update and delete, run by tasks."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from gallery.labels import Labels
+from gallery.models import Image, ImageStatus
+from gallery.services import task_base
+from gallery.services.images import images_delete
+from gallery.services.sync import _finish_add, image_add_task
+from gallery.services.task_base import MAX_RETRIES
+from tests.conftest import make_image
+from tests.unit.gallery.kit import upload_image
+
+pytestmark = pytest.mark.django_db
+
+
+def test_backend_duplicate_of_another_row_is_linked_not_crashed(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = upload_image(library, personas)
+    # A second row with the same bytes (as if two uploads raced past the local check).
+    twin = Image.objects.create(
+        library=library,
+        sha256=first.sha256,
+        width=1,
+        height=1,
+        bytes=1,
+        format="JPEG",
+        brief="twin",
+        original=first.original.name,
+        status=ImageStatus.PENDING,
+    )
+    image_add_task.delay(twin.pk)
+    twin.refresh_from_db()
+    assert twin.status == ImageStatus.FAILED
+    assert (twin.error_code, twin.duplicate_of) == ("216681", first)
+    assert twin.cont_sign is None
+
+
+def test_an_add_whose_answer_was_lost_is_recovered_not_duplicated(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    baidu.lose_next_add_answer = True
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas, brief="mine", labels=Labels(tags=(3,)))
+    image.refresh_from_db()
+    # The retry met 216681, found the stored copy by searching and took its cont_sign.
+    assert image.status == ImageStatus.INDEXED
+    assert image.cont_sign == baidu.cont_sign_of(make_image(1))
+    assert len(baidu.libraries["same_hq"]) == 1
+    assert [op for _, op, _ in baidu.calls] == ["add", "add", "search", "update"]
+
+
+def test_transient_errors_are_retried_then_succeed(
+    library, personas, baidu, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
+    baidu.fail("same_hq", "add", 282000, requests.ConnectTimeout("slow"))
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas)
+    image.refresh_from_db()
+    assert image.status == ImageStatus.INDEXED
+    assert [op for _, op, _ in baidu.calls] == ["add", "add", "add"]
+
+
+def test_permanent_errors_fail_at_once_with_the_wire_error(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    baidu.fail("same_hq", "add", 216201)
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas)
+    image.refresh_from_db()
+    assert (image.status, image.error_code, image.error_msg) == (
+        ImageStatus.FAILED,
+        "216201",
+        "image format error",
+    )
+    assert len(baidu.calls) == 1
+
+
+def test_retries_run_out_into_a_recorded_failure(
+    library, personas, baidu, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
+    baidu.fail("same_hq", "add", *[282000] * (MAX_RETRIES + 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas)
+    image.refresh_from_db()
+    assert (image.status, image.error_code) == (ImageStatus.FAILED, "282000")
+
+
+def test_a_task_for_a_finished_row_does_nothing(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas)
+    calls = len(baidu.calls)
+    image_add_task.delay(image.pk)
+    image_add_task.delay(999_999)
+    assert len(baidu.calls) == calls
+
+
+def test_a_delete_during_an_add_removes_what_the_add_stored(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        image = upload_image(library, personas)
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.INDEXING)  # add in flight
+    with django_capture_on_commit_callbacks(execute=False):
+        images_delete(actor=personas["editor"], images=[image])
+    # The in-flight add now lands.
+    with django_capture_on_commit_callbacks(execute=True):
+        _finish_add(image.pk, cont_sign="1,2")
+    image.refresh_from_db()
+    assert image.status == ImageStatus.DELETED
+
+
+def test_a_broker_outage_leaves_the_row_pending(
+    library, personas, baidu, monkeypatch, django_capture_on_commit_callbacks
+):
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(image_add_task, "delay", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        image = upload_image(library, personas)
+    image.refresh_from_db()
+    assert image.status == ImageStatus.PENDING

@@ -1,0 +1,52 @@
+"""The job page of a batch: what it shows and what it leaves alone."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from gallery.models import Batch
+from tests.unit.gallery.kit import login
+
+pytestmark = pytest.mark.django_db
+
+
+def sql_writes(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+
+
+def test_the_batch_page_writes_nothing_even_when_the_batch_could_be_settled(
+    client, personas, library
+):
+    # Nothing feeds it and no row is in flight: settling it is the tasks' work, not the page's.
+    batch = Batch.objects.create(
+        library=library, kind=Batch.Kind.UPLOAD, created_by=personas["editor"], feeding=False
+    )
+    login(client, personas, "viewer")
+    url = reverse("gallery:batch", args=[batch.pk])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url)
+        fragment = client.get(url, {"fragment": "1"})
+    assert page.status_code == 200 and fragment.status_code == 200
+    assert sql_writes(queries) == []
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.RUNNING
+
+
+def test_the_batch_page_shows_the_refused_inputs_in_words(client, personas, library):
+    batch = Batch.objects.create(
+        library=library,
+        kind=Batch.Kind.UPLOAD,
+        created_by=personas["editor"],
+        problems=[{"name": "x.gif", "code": 216201, "message": "GIF", "duplicate": None}],
+    )
+    login(client, personas, "viewer")
+    page = client.get(reverse("gallery:batch", args=[batch.pk])).content.decode()
+    assert "x.gif" in page and "216201" in page and "PNG, JPEG or BMP" in page
+    assert "Cancel" not in page  # a viewer may watch, not act
