@@ -215,7 +215,7 @@ def main(argv: list[str]) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from gallery.models import Application, Image, Library, Membership, Role
-    from gallery.selectors import Cursor
+    from gallery.selectors.listing import Cursor
 
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.STORAGES = {
@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
         "brief 'panda', deep keyset page": {"q": "panda", "after": Cursor(created_at, pk).encode()},
     }
     # Not held to the target: a substring common in old rows and absent from the newest
-    # PROBE_ROWS, where neither index walk is short (see gallery.selectors._fetch).
+    # PROBE_ROWS, where neither index walk is short (see gallery.selectors.listing._fetch).
     known_slow = {"brief 'IMG_00' (only the oldest 10 %)": {"q": "IMG_00"}}
     cases.update(known_slow)
     client = Client()

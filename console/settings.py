@@ -226,7 +226,7 @@ if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Uploads and the wire ----------------------------------------------------------------------
-# A legal 4 MiB base64 image grows to about three times that once URL-encoded (spec §13).
+# A legal 4 MiB base64 image grows to about three times that once URL-encoded (baidu-wire §13).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000

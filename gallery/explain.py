@@ -1,4 +1,4 @@
-"""Plain words for backend errors (console spec §5): what happened and what to do next.
+"""Plain words for backend errors (console §5): what happened and what to do next.
 
 Every failure the console shows carries the exact `error_code` and `error_msg` from the backend
 *and* one of these explanations. Client-side codes (``timeout``, ``SDK108``, ...) are shown as
@@ -25,7 +25,7 @@ class Explained:
 
 
 def service_limits(service: str) -> str:
-    """The upload rules of one service in a sentence (spec §5.3)."""
+    """The upload rules of one service in a sentence (baidu-wire §5.3)."""
     min_side, max_ratio = PIXEL_LIMITS.get(service, (50, None))
     parts = [_("PNG, JPEG or BMP"), _("at most 3 MiB")]
     if min_side > 1:

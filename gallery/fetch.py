@@ -1,4 +1,4 @@
-"""Downloading an image the user named by URL (console spec §3.4), through the shared safe
+"""Downloading an image the user named by URL (console §3.4), through the shared safe
 downloader: the console keeps the file as the original and pushes its bytes as `image`."""
 
 from __future__ import annotations

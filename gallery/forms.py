@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from gallery.labels import Labels, brief_bytes
 from gallery.models import (
-    BRIEF_MAX_BYTES,
     DEFAULT_CAPACITY,
+    MAX_BRIEF_BYTES,
     TAG_MAX,
     TAG_MIN,
     Application,
@@ -82,7 +82,7 @@ def class_id_field(label: Any) -> forms.IntegerField:
 
 def check_brief(value: str) -> None:
     size = brief_bytes(value)
-    if size > BRIEF_MAX_BYTES:
+    if size > MAX_BRIEF_BYTES:
         raise ValidationError(
             _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed."),
             params={"n": size},
@@ -188,7 +188,7 @@ class ApplicationForm(QpsTierForm):
 
 
 class ApplicationEditForm(QpsTierForm):
-    """Enabled services and QPS tier of an existing application (console spec §2.1)."""
+    """Enabled services and QPS tier of an existing application (console §2.1)."""
 
     services = forms.MultipleChoiceField(
         label=_("Services"),
@@ -266,7 +266,7 @@ class UploadForm(LabelsForm):
     brief = forms.CharField(
         label=_("Brief"),
         required=False,
-        max_length=BRIEF_MAX_BYTES,
+        max_length=MAX_BRIEF_BYTES,
         validators=[check_brief],
         help_text=_("Defaults to the file name. At most 256 bytes in UTF-8."),
     )
@@ -288,7 +288,7 @@ class UploadForm(LabelsForm):
 class ImageEditForm(LabelsForm):
     brief = forms.CharField(
         label=_("Brief"),
-        max_length=BRIEF_MAX_BYTES,
+        max_length=MAX_BRIEF_BYTES,
         validators=[check_brief],
         error_messages={"required": _("A brief is required.")},
         strip=False,

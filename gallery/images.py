@@ -1,7 +1,7 @@
 """Checking uploaded image files and making their thumbnails.
 
 A file is judged by decoding it, never by its name or the client's content type. The limits are
-the wire contract's (spec §5.1, §5.3), checked before anything is stored or sent, so the user
+the wire contract's (baidu-wire §5.1, §5.3), checked before anything is stored or sent, so the user
 reads the reason in plain words instead of a backend error code.
 """
 
@@ -17,10 +17,9 @@ from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from wire.baidu import MAX_SIDE, PIXEL_LIMITS
+from wire.baidu import MAX_IMAGE_BYTES, MAX_SIDE, PIXEL_LIMITS
 
 FORMATS = ("JPEG", "PNG", "BMP")
-MAX_BYTES = 3 * 1024 * 1024  # base64 of this is exactly the wire's 4 MiB cap
 # Refuse anything whose header claims more pixels than the largest legal image before decoding
 # it: a decompression bomb costs memory the moment it is decoded.
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
@@ -55,7 +54,7 @@ def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts
     """
     if not data:
         raise ImageInvalid(216200, _("The file is empty."))
-    if len(data) > MAX_BYTES:
+    if len(data) > MAX_IMAGE_BYTES:
         raise ImageInvalid(
             216202,
             _("The file is %(size).1f MiB; the limit is 3 MiB.") % {"size": len(data) / 2**20},

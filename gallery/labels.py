@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from gallery.models import BRIEF_MAX_BYTES, TAG_MAX, TAG_MIN, Image, Library
+from gallery.models import MAX_BRIEF_BYTES, TAG_MAX, TAG_MIN, Image, Library
 
 
 def brief_bytes(brief: str) -> int:
@@ -22,7 +22,7 @@ def brief_bytes(brief: str) -> int:
 
 def brief_from_filename(name: str) -> str:
     """The file name cut at a character boundary to fit the 256-byte brief."""
-    cut = name.encode()[:BRIEF_MAX_BYTES].decode(errors="ignore")
+    cut = name.encode()[:MAX_BRIEF_BYTES].decode(errors="ignore")
     return cut.strip() or "image"
 
 
@@ -30,7 +30,7 @@ def clean_brief(brief: str) -> str:
     if not brief:
         raise ValidationError({"brief": _("A brief is required.")})
     size = brief_bytes(brief)
-    if size > BRIEF_MAX_BYTES:
+    if size > MAX_BRIEF_BYTES:
         raise ValidationError(
             {
                 "brief": _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.")

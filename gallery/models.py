@@ -15,9 +15,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from console.fields import EncryptedTextField
+from wire.baidu import MAX_BRIEF_BYTES, MAX_LABEL
 
-TAG_MIN, TAG_MAX = 1, 65535
-BRIEF_MAX_BYTES = 256
+TAG_MIN, TAG_MAX = 1, MAX_LABEL
 DEFAULT_CAPACITY = 500_000
 
 
@@ -113,12 +113,12 @@ class Library(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="libraries")
     service = models.CharField(_("service"), max_length=16, choices=Service.choices)
     capacity = models.PositiveIntegerField(_("capacity"), default=DEFAULT_CAPACITY)
-    # "Likely in library" verdict of the duplicate check (console spec §3.10).
+    # "Likely in library" verdict of the duplicate check (console §3.10).
     match_threshold = models.FloatField(_("match threshold"), default=0.90)
     # Baidu libraries are created in Baidu's console; Tuku records that it saw one answer.
     registered = models.BooleanField(default=False)
     last_activity_at = models.DateTimeField(null=True, blank=True)
-    # Built-in libraries: the last engine change-log number mirrored (console spec §2.4).
+    # Built-in libraries: the last engine change-log number mirrored (console §2.4).
     engine_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -146,12 +146,12 @@ class Library(models.Model):
 
     @property
     def confirm_name(self) -> str:
-        """What the user types to confirm clearing the library (console spec §3.9)."""
+        """What the user types to confirm clearing the library (console §3.9)."""
         return f"{self.application.name}/{self.service}"
 
 
 class Batch(models.Model):
-    """A background job over many rows: upload, re-push, copy or clear (console spec §3.5, §3.9,
+    """A background job over many rows: upload, re-push, copy or clear (console §3.5, §3.9,
     §3.13). Its items are the image rows pointing at it (a row belongs to the last job that
     pushed it) plus `problems`, the inputs that never became a row (bad file, failed download).
     """
@@ -188,7 +188,7 @@ class Batch(models.Model):
     total = models.PositiveIntegerField(default=0)
     # [{"name": ..., "code": ..., "message": ..., "duplicate": image id or None}]
     problems = models.JSONField(default=list, blank=True)
-    brief = models.CharField(max_length=BRIEF_MAX_BYTES, blank=True)
+    brief = models.CharField(max_length=MAX_BRIEF_BYTES, blank=True)
     labels = models.JSONField(default=dict, blank=True)
     message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -268,7 +268,7 @@ class Image(models.Model):
     )
     # NULL until the backend answers; NULLs do not collide in the unique constraint.
     cont_sign = models.CharField(max_length=24, null=True, blank=True)  # noqa: DJ001
-    brief = models.CharField(_("brief"), max_length=BRIEF_MAX_BYTES)
+    brief = models.CharField(_("brief"), max_length=MAX_BRIEF_BYTES)
     tag1 = models.PositiveIntegerField(null=True, blank=True)
     tag2 = models.PositiveIntegerField(null=True, blank=True)
     class_id1 = models.PositiveIntegerField(null=True, blank=True)

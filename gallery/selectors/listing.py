@@ -38,7 +38,7 @@ _CELL_FIELDS = (
 
 @dataclass(frozen=True)
 class ListingFilter:
-    """What the listing shows. Tags use the API's semantics (spec §5.6, console spec §3.12)."""
+    """What the listing shows. Tags use the API's semantics (baidu-wire §5.6, console §3.12)."""
 
     tags: tuple[int, ...] = ()
     tag_logic: int = 0  # 0 = AND, 1 = OR

@@ -16,9 +16,7 @@ def _require_owner(application: Application) -> None:
         raise ValidationError(_("An application needs at least one owner."))
 
 
-def membership_set(
-    *, actor: Actor, application: Application, user: User, role: str
-) -> Membership:
+def membership_set(*, actor: Actor, application: Application, user: User, role: str) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from gallery import images
 from gallery.backends import backend_for
 from gallery.backends.base import ApiImage
-from gallery.models import BRIEF_MAX_BYTES, Image, ImageSource, ImageStatus, Library
+from gallery.models import MAX_BRIEF_BYTES, Image, ImageSource, ImageStatus, Library
 from gallery.services.rows import IN_FLIGHT, remove_files, tombstone
 from gallery.services.task_base import ConsoleTask
 
@@ -84,7 +84,7 @@ def _mirror_entry(library: Library, entry: ApiImage) -> Image | None:
         height=entry.height,
         bytes=entry.byte_size,
         format=entry.format,
-        brief=entry.brief[:BRIEF_MAX_BYTES],
+        brief=entry.brief[:MAX_BRIEF_BYTES],
         source="API",
         source_kind=ImageSource.API,
         cont_sign=entry.ref,

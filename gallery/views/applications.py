@@ -38,7 +38,7 @@ from gallery.views.helpers import AuthedRequest, add_errors, wants_json
 from searchapi.errors import ApiError
 
 SHOW_SECRET = "tuku-show-secret"  # noqa: S105 - session flag: the application whose keys are shown once
-IDLE_WARNING = timedelta(days=335)  # Baidu releases libraries idle for a year (spec §3.2)
+IDLE_WARNING = timedelta(days=335)  # Baidu releases libraries idle for a year (console §3.2)
 
 
 @login_required

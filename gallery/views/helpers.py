@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from gallery.explain import explained
-from gallery.images import MAX_BYTES
 from gallery.models import Image, ImageStatus
+from wire.baidu import MAX_IMAGE_BYTES
 
 SETTLED = {ImageStatus.INDEXED, ImageStatus.FAILED, ImageStatus.DELETED}
 
@@ -54,10 +54,10 @@ def next_url(request: HttpRequest, fallback: str) -> str:
 
 def read_upload(upload: UploadedFile) -> bytes | None:
     """The file's bytes, or None when it is larger than the 3 MiB limit (not read in full)."""
-    if upload.size is not None and upload.size > MAX_BYTES:
+    if upload.size is not None and upload.size > MAX_IMAGE_BYTES:
         return None
-    data = upload.read(MAX_BYTES + 1)
-    return None if len(data) > MAX_BYTES else data
+    data = upload.read(MAX_IMAGE_BYTES + 1)
+    return None if len(data) > MAX_IMAGE_BYTES else data
 
 
 def image_json(image: Image, service: str) -> dict[str, Any]:

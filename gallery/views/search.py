@@ -217,7 +217,7 @@ def _content_type(data: bytes) -> str:
 @login_required
 @require_POST
 def library_check(request: AuthedRequest, library_id: int) -> HttpResponse:
-    """ "Is this image already here?" (console spec §3.10)."""
+    """ "Is this image already here?" (console §3.10)."""
     library, _role = get_library(request.user, library_id)
     form = CheckForm(request.POST, request.FILES)
     outcome = None

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_POST
 
 from gallery.access import get_batch, get_library
 from gallery.forms import CheckForm, UploadForm
-from gallery.images import MAX_BYTES
 from gallery.labels import Labels
 from gallery.models import Batch, Library, Role
 from gallery.selectors import batches, images
@@ -30,6 +29,7 @@ from gallery.views.helpers import (
     refusal_json,
     wants_json,
 )
+from wire.baidu import MAX_IMAGE_BYTES
 
 
 def _upload_one(
@@ -136,7 +136,7 @@ def library_upload(request: AuthedRequest, library_id: int) -> HttpResponse:
         "recent": images.recent_uploads(library, request.user),
         "batches": batches.library_batches(library, 5),
         "check_form": CheckForm(),
-        "max_bytes": MAX_BYTES,
+        "max_bytes": MAX_IMAGE_BYTES,
     }
     status = 400 if request.method == "POST" and not form.is_valid() else 200
     return render(request, "gallery/upload.html", context, status=status)

@@ -16,8 +16,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from gallery import services
 from gallery.models import Image, Library, Membership, Role
+from gallery.services.applications import application_create
+from gallery.services.libraries import library_create
 
 from .conftest import SCREENSHOTS, cropped_copy
 
@@ -259,10 +260,10 @@ def test_a_viewer_cannot_upload_and_an_outsider_gets_404(
     owner = django_user_model.objects.create_user("olivia", password=PASSWORD)
     viewer = django_user_model.objects.create_user("victor", password=PASSWORD)
     django_user_model.objects.create_user("oscar", password=PASSWORD)
-    application = services.application_create(
+    application = application_create(
         actor=owner, name="Shared", backend="builtin", services=["same_hq"]
     )
-    library = services.library_create(actor=owner, application=application, service="same_hq")
+    library = library_create(actor=owner, application=application, service="same_hq")
     Membership.objects.create(user=viewer, application=application, role=Role.VIEWER)
 
     log_in(browser, base, "victor")

@@ -16,8 +16,13 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from engine.models import EngineEntry
-from gallery import services
+from gallery.labels import Labels
 from gallery.models import Application, Image, ImageStatus, Library
+from gallery.services.applications import application_create
+from gallery.services.images import images_delete
+from gallery.services.libraries import library_create
+from gallery.services.search import library_search
+from gallery.services.uploads import image_upload
 from tests.conftest import make_image
 from tests.integration.conftest import ROOT, django_env, free_port, wait_for
 
@@ -25,14 +30,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def builtin_library(user, service: str = "same_hq") -> Library:
-    application = services.application_create(
+    application = application_create(
         actor=user,
         name="Integration",
         backend=Application.Backend.BUILTIN,
         services=[service],
         qps=0,
     )
-    return services.library_create(actor=user, application=application, service=service)
+    return library_create(actor=user, application=application, service=service)
 
 
 def status_of(image: Image) -> str:
@@ -48,12 +53,12 @@ def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user,
     workers.start()
     library = builtin_library(user)
     uploads = [
-        services.image_upload(
+        image_upload(
             actor=user,
             library=library,
             data=make_image(seed, (640, 480)),
             filename=f"photo-{seed}.jpg",
-            labels=services.Labels(tags=(5,)),
+            labels=Labels(tags=(5,)),
         )
         for seed in range(3)
     ]
@@ -66,7 +71,7 @@ def test_an_upload_is_indexed_by_a_worker_through_the_engine(web, workers, user,
     rows = {row.cont_sign: row for row in Image.objects.filter(library=library)}
     entries = EngineEntry.objects.filter(library__app__app_id=library.application.app_id)
     assert sorted(map(str, rows)) == sorted(entries.values_list("cont_sign", flat=True))
-    outcome = services.library_search(actor=user, library=library, data=make_image(1, (640, 480)))
+    outcome = library_search(library=library, data=make_image(1, (640, 480)))
     assert outcome.matches[0].image == uploads[1]
     assert outcome.matches[0].hit.score == 1.0
     # Neither the Secret Key nor an access token reached a log line of any process.
@@ -135,7 +140,7 @@ def slow_engine(web: str) -> Iterator[SlowAnswers]:
 def test_a_worker_killed_mid_task_runs_it_again_without_duplicates(workers, slow_engine, user):
     first = workers.start(TUKU_ENGINE_URL=slow_engine.url)
     library = builtin_library(user)
-    image = services.image_upload(
+    image = image_upload(
         actor=user, library=library, data=make_image(7, (640, 480)), filename="killed.jpg"
     )
     # The engine has stored the image; its answer is still on the way when the worker dies.
@@ -159,11 +164,11 @@ def upload_in_subprocess(redis_url: str, library: Library, seed: int) -> str:
     code = (
         "import django; django.setup();"
         "from django.contrib.auth import get_user_model;"
-        "from gallery import services; from gallery.models import Library;"
+        "from gallery.services.uploads import image_upload; from gallery.models import Library;"
         "from tests.conftest import make_image;"
         f"lib = Library.objects.get(pk={library.pk});"
         "user = get_user_model().objects.get(username='it-user');"
-        "image = services.image_upload(actor=user, library=lib,"
+        "image = image_upload(actor=user, library=lib,"
         f" data=make_image({seed}, (640, 480)),"
         f" filename='outage-{seed}.jpg');"
         "print(image.pk)"
@@ -243,7 +248,7 @@ def test_originals_and_thumbnails_live_in_s3(workers, s3_server, s3_bucket, user
     )
     library = builtin_library(user)
     data = make_image(31, (640, 480))
-    image = services.image_upload(actor=user, library=library, data=data, filename="s3.jpg")
+    image = image_upload(actor=user, library=library, data=data, filename="s3.jpg")
     bucket = boto3.resource(
         "s3",
         endpoint_url=s3_server,
@@ -256,7 +261,7 @@ def test_originals_and_thumbnails_live_in_s3(workers, s3_server, s3_bucket, user
     assert default_storage.open(str(image.original.name)).read() == data
     # The worker reads the original back from S3 to push it.
     wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 60, "the S3-backed image")
-    services.images_delete(actor=user, images_=[image])
+    images_delete(actor=user, images=[image])
     wait_for(lambda: status_of(image) == ImageStatus.DELETED, 60, "the delete")
     wait_for(lambda: not list(bucket.objects.all()), 10, "the files to leave the bucket")
     assert settings.STORAGE_BACKEND == "filesystem"  # only this test's storage was switched

@@ -401,7 +401,11 @@ def test_activity_lists_who_did_what_and_the_calls(viewer, application, stored):
 def test_activity_pages_by_keyset(viewer, application, personas):
     for i in range(60):
         activity_record(
-            actor=personas["owner"], application=application, verb="test.verb", obj=application, n=i
+            actor=personas["owner"],
+            application=application,
+            verb=ActivityVerb.LIBRARY_SEARCH,
+            obj=application,
+            n=i,
         )
     first = viewer.get(reverse("gallery:activity", args=[application.pk]))
     assert first.context["next_before"]
