@@ -15,7 +15,6 @@ from django.utils.translation import gettext_lazy as _
 from gallery.labels import Labels, brief_bytes
 from gallery.models import (
     DEFAULT_CAPACITY,
-    MAX_BRIEF_BYTES,
     TAG_MAX,
     TAG_MIN,
     Application,
@@ -24,6 +23,7 @@ from gallery.models import (
     Role,
     Service,
 )
+from wire.baidu import MAX_BRIEF_BYTES
 
 QPS_TIERS = [
     ("paid", _("Paid tier (10 QPS)")),

@@ -13,7 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from gallery.models import MAX_BRIEF_BYTES, TAG_MAX, TAG_MIN, Image, Library
+from gallery.models import TAG_MAX, TAG_MIN, Image, Library
+from wire.baidu import MAX_BRIEF_BYTES
 
 
 def brief_bytes(brief: str) -> int:

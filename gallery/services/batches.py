@@ -1,5 +1,5 @@
 """The state of a job (`Batch`) that every kind of job shares: its problems, stopping when the
-library is full, and settling once nothing is left in flight (console §Jobs)."""
+library is full, and settling once nothing is left in flight (console §3.5, §3.9, §3.13)."""
 
 from __future__ import annotations
 

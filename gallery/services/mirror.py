@@ -1,4 +1,4 @@
-"""Images other clients stored through the wire API, mirrored as rows (console §API images).
+"""Images other clients stored through the wire API, mirrored as rows (console §2.4).
 
 Only backends that can list a library (the built-in engine) have such changes to tell. Entries
 the console does not know become rows (source "API", the backend's thumbnail, no original);
@@ -7,24 +7,34 @@ rows whose ref the backend no longer holds become tombstones.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from gallery import images
 from gallery.backends import backend_for
 from gallery.backends.base import ApiImage
-from gallery.models import MAX_BRIEF_BYTES, Image, ImageSource, ImageStatus, Library
+from gallery.models import Image, ImageSource, ImageStatus, Library
 from gallery.services.rows import IN_FLIGHT, remove_files, tombstone
 from gallery.services.task_base import ConsoleTask
+from wire.baidu import MAX_BRIEF_BYTES
+
+log = logging.getLogger(__name__)
 
 
 def library_mirror_request(*, library: Library) -> bool:
     """Ask for the library's API changes to be mirrored, if the backend has any to tell; the
     caller (a page view) writes nothing itself. Returns whether a mirror was queued."""
-    changes = backend_for(library.application).api_changes(
-        library.service, after_seq=library.engine_seq
-    )
+    try:
+        changes = backend_for(library.application).api_changes(
+            library.service, after_seq=library.engine_seq
+        )
+    except DatabaseError:
+        # The listing must open even when the engine's store is busy; the next view asks again.
+        log.exception("could not read the API changes of library %s", library.pk)
+        return False
     if changes is None or (changes.seq == library.engine_seq and not changes.added):
         return False
     library_mirror_task.dispatch(library.pk)

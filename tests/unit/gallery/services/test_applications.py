@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from engine.models import EngineApp
 from tests.unit.gallery.kit import builtin, login
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,6 @@ def test_an_owner_edits_services_and_qps_of_a_baidu_application(client, personas
 
 
 def test_a_builtin_application_edit_reaches_the_engine(client, personas):
-    from engine.models import EngineApp
-
     app, _library = builtin(personas)
     login(client, personas, "owner")
     client.post(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from gallery.models import Batch, ImageStatus
 from gallery.services.sweep import images_sweep, images_sweep_task
@@ -29,10 +32,6 @@ def test_the_sweeper_resumes_lost_jobs_and_closes_batches_whose_page_went_away(
     settings,
     web,
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.STALE_AFTER_SECONDS = 60
     lost = batch_create(actor=personas["editor"], library=library, urls=[f"{web}/cat.jpg"])
     gone = batch_create(actor=personas["editor"], library=library)  # files never came
