@@ -41,11 +41,12 @@ def get_library(app_id: str, service: str) -> EngineLibrary:
 class LibraryStats:
     count: int
     capacity: int
+    seq: int  # the library's last change number
 
 
 def engine_library_stats(*, app_id: str, service: str) -> LibraryStats:
     library = get_library(app_id, service)
-    return LibraryStats(count=library.entry_count, capacity=library.capacity)
+    return LibraryStats(count=library.entry_count, capacity=library.capacity, seq=library.seq)
 
 
 @dataclass(frozen=True)

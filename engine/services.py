@@ -132,7 +132,7 @@ def engine_library_create(
             EngineLibrary.objects.create(app=app, service=service, capacity=capacity)
     except IntegrityError:
         raise EngineInvalidError(f"application {app_id} already has a {service} library") from None
-    return LibraryStats(count=0, capacity=capacity)
+    return LibraryStats(count=0, capacity=capacity, seq=0)
 
 
 def engine_library_set_capacity(*, app_id: str, service: str, capacity: int) -> LibraryStats:
@@ -141,7 +141,7 @@ def engine_library_set_capacity(*, app_id: str, service: str, capacity: int) -> 
         raise EngineInvalidError("capacity must be a positive integer")
     library = get_library(app_id, service)
     EngineLibrary.objects.filter(pk=library.pk).update(capacity=capacity)
-    return LibraryStats(count=library.entry_count, capacity=capacity)
+    return LibraryStats(count=library.entry_count, capacity=capacity, seq=library.seq)
 
 
 def engine_library_clear(*, app_id: str, service: str) -> int:

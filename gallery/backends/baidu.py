@@ -93,17 +93,6 @@ def probe_image() -> bytes:
     return out.getvalue()
 
 
-def _tags(labels: Labels | None) -> dict[str, object]:
-    """Labels as the client's keywords; as on the wire, empty tags leave the stored ones."""
-    if labels is None:
-        return {"tags": None, "class_id1": None, "class_id2": None}
-    return {
-        "tags": labels.tags or None,
-        "class_id1": labels.class_id1,
-        "class_id2": labels.class_id2,
-    }
-
-
 class BaiduBackend(Backend):
     """The hosted service: libraries are applied for in Baidu's console and registered here."""
 
@@ -112,6 +101,7 @@ class BaiduBackend(Backend):
     )
     issues_keys: ClassVar[bool] = False
     provisions_libraries: ClassVar[bool] = False
+    default_base_url: ClassVar[str] = HOSTED_URL
 
     def __init__(self, application: Application, *, interactive: bool = False) -> None:
         super().__init__(application, interactive=interactive)
@@ -160,7 +150,17 @@ class BaiduBackend(Backend):
         brief: str | None = None,
         labels: Labels | None = None,
     ) -> None:
-        self.client.update(service, cont_sign=ref, image=image, brief=brief, **_tags(labels))  # type: ignore[arg-type]
+        # As on the wire, None (and empty tags) leaves a stored value as it is.
+        labels = labels or Labels()
+        self.client.update(
+            service,
+            cont_sign=ref,
+            image=image,
+            brief=brief,
+            tags=labels.tags or None,
+            class_id1=labels.class_id1,
+            class_id2=labels.class_id2,
+        )
 
     def delete(self, service: str, *, refs: Sequence[str] = (), image: bytes | None = None) -> None:
         self.client.delete(service, cont_signs=list(refs), image=image)
@@ -187,6 +187,9 @@ class BaiduBackend(Backend):
         return False
 
     def library_size(self, service: str) -> int | None:
+        return None
+
+    def api_seq(self, service: str) -> int | None:
         return None
 
     def api_changes(self, service: str, *, after_seq: int) -> ApiChanges | None:

@@ -91,10 +91,11 @@ class Backend(ABC):
     # The backend creates libraries itself (else they are created in the cloud's console and
     # only registered here once a probe shows they exist).
     provisions_libraries: ClassVar[bool]
+    # Where an application of this kind calls when the user gives no base URL.
+    default_base_url: ClassVar[str]
 
     def __init__(self, application: Application, *, interactive: bool = False) -> None:
         self.application = application
-        self.interactive = interactive
 
     # --- images ----------------------------------------------------------------------------
     @abstractmethod
@@ -149,6 +150,11 @@ class Backend(ABC):
     @abstractmethod
     def library_size(self, service: str) -> int | None:
         """How many images the backend holds, where it can say cheaply."""
+
+    @abstractmethod
+    def api_seq(self, service: str) -> int | None:
+        """The number of the library's last change, whoever made it, read cheaply; None if the
+        backend cannot tell."""
 
     @abstractmethod
     def api_changes(self, service: str, *, after_seq: int) -> ApiChanges | None:

@@ -33,6 +33,7 @@ from gallery.labels import Labels
 class BuiltinBackend(BaiduBackend):
     issues_keys: ClassVar[bool] = True
     provisions_libraries: ClassVar[bool] = True
+    default_base_url: ClassVar[str] = ""  # follows settings.ENGINE_URL wherever it moves
 
     @property
     def _app_id(self) -> str:
@@ -54,6 +55,12 @@ class BuiltinBackend(BaiduBackend):
     def library_size(self, service: str) -> int | None:
         try:
             return engine_library_stats(app_id=self._app_id, service=service).count
+        except EngineNotFoundError:
+            return None
+
+    def api_seq(self, service: str) -> int | None:
+        try:
+            return engine_library_stats(app_id=self._app_id, service=service).seq
         except EngineNotFoundError:
             return None
 

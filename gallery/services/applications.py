@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class, backend_for
-from gallery.backends.baidu import HOSTED_URL
 from gallery.backends.base import Keys
 from gallery.models import ActivityVerb, Application, Membership, Role, Service
 from gallery.services.activity import Actor, activity_record
@@ -59,7 +58,7 @@ def application_create(
         return application
     if not (app_id and api_key and secret_key):
         raise ValidationError(_("AppID, API Key and Secret Key are all required."))
-    application.base_url = base_url or HOSTED_URL
+    application.base_url = base_url or kind.default_base_url
     application.app_id, application.api_key, application.secret_key = app_id, api_key, secret_key
     try:
         application.auth_mode = application_check_credentials(

@@ -28,14 +28,12 @@ def library_mirror_request(*, library: Library) -> bool:
     """Ask for the library's API changes to be mirrored, if the backend has any to tell; the
     caller (a page view) writes nothing itself. Returns whether a mirror was queued."""
     try:
-        changes = backend_for(library.application).api_changes(
-            library.service, after_seq=library.engine_seq
-        )
+        seq = backend_for(library.application).api_seq(library.service)
     except DatabaseError:
         # The listing must open even when the engine's store is busy; the next view asks again.
-        log.exception("could not read the API changes of library %s", library.pk)
+        log.exception("could not read the change number of library %s", library.pk)
         return False
-    if changes is None or (changes.seq == library.engine_seq and not changes.added):
+    if seq is None or seq == library.engine_seq:
         return False
     library_mirror_task.dispatch(library.pk)
     return True

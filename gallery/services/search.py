@@ -33,10 +33,9 @@ class SearchOutcome:
     has_more: bool
 
 
-def query_image_fetch(url: str) -> tuple[bytes, str]:
-    """The bytes and file name of a query image given by URL; raises fetch.FetchError."""
-    fetched = fetch.fetch(url)
-    return fetched.data, fetched.filename
+def query_image_fetch(url: str) -> bytes:
+    """The bytes of a query image given by URL; raises fetch.FetchError."""
+    return fetch.fetch(url).data
 
 
 def query_image_of(image: Image) -> bytes | None:

@@ -22,11 +22,12 @@ from gallery.services.batches import batch_settle, batch_stop_full
 from gallery.services.rows import read_original, remove_files, set_status, tombstone, touch
 from gallery.services.task_base import ConsoleTask
 from searchapi.errors import ApiError
+from wire.baidu import MAX_DELETE_BATCH
 
 # A hit this close to 1.0 for the very bytes we tried to add is that same image.
 SAME_IMAGE_SCORE = 0.99
-# Rows per delete task: no backend takes more refs in one call.
-DELETE_CHUNK = 100
+# Rows per delete task: the smallest per-call limit of the backends (Baidu's 282006 above it).
+DELETE_CHUNK = MAX_DELETE_BATCH
 
 
 # --- add ------------------------------------------------------------------------------------

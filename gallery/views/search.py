@@ -48,7 +48,7 @@ def _query_image(library: Library, form: SearchForm | CheckForm) -> bytes | None
         return data
     if url:
         try:
-            data, _name = search.query_image_fetch(url)
+            data = search.query_image_fetch(url)
         except FetchError as exc:
             form.add_error(
                 "url",

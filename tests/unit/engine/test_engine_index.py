@@ -285,3 +285,24 @@ def test_snapshot_of_another_features_version_is_ignored(
     built._save(built._state)
     monkeypatch.setattr(index, "FEATURES_VERSION", "another")
     assert not LibraryIndex(library.pk, str(library.uid))._load_snapshot()
+
+
+def test_the_bulk_filter_and_the_single_entry_filter_agree():
+    # Search checks an exact copy with Filter.admits and everything else with index.matches.
+    labelled: list[tuple[tuple[int, ...], int | None, int | None]] = [
+        ((), None, None),
+        ((3,), None, None),
+        ((3, 5), None, None),
+        ((5, 3), 7, None),
+        ((), 7, 9),
+        ((9,), None, 9),
+    ]
+    filters = [Filter(), Filter(tags=(3,)), Filter(tags=(3, 5)), Filter(tags=(3, 5), tag_logic=1)]
+    filters += [Filter(tags=(3, 3)), Filter(class_id1=7), Filter(class_id2=9), Filter(tags=(9,))]
+    for tags, class_id1, class_id2 in labelled:
+        padded = [*tags, None, None]
+        packed = np.array(
+            [index.pack_labels(padded[0], padded[1], class_id1, class_id2)], dtype=np.uint64
+        )
+        for flt in filters:
+            assert bool(index.matches(packed, flt)[0]) == flt.admits(tags, class_id1, class_id2)

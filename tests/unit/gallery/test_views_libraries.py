@@ -199,6 +199,18 @@ def test_the_page_writes_nothing_and_leaves_api_images_to_a_task(client, persona
     ]
 
 
+def test_once_mirrored_the_page_queues_nothing_more(client, personas, monkeypatch):
+    _app, library = builtin(personas)
+    engine_add(library, "123,456")
+    login(client, personas, "owner")
+    client.get(reverse("gallery:library", args=[library.pk]))  # mirrors (eager worker)
+    assert Image.objects.filter(library=library, cont_sign="123,456").exists()
+    queued = []
+    monkeypatch.setattr(ConsoleTask, "dispatch", lambda task, *args: queued.append((task, args)))
+    assert client.get(reverse("gallery:library", args=[library.pk])).status_code == 200
+    assert queued == []
+
+
 def test_tombstones_are_not_listed(viewer, library):
     rows(library, 1, brief="gone", status=ImageStatus.DELETED)
     rows(library, 1, brief="going", status=ImageStatus.DELETING)

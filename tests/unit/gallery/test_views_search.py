@@ -10,11 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from gallery.models import Activity, Image
-from gallery.services import search as search_service
 from gallery.services.uploads import image_upload
 from tests import fakebaidu
 from tests.conftest import make_image
 from tests.fakebaidu import Entry
+from tests.unit.gallery.conftest import WebHandler
 
 pytestmark = pytest.mark.django_db
 
@@ -173,17 +173,10 @@ def test_the_query_is_recorded_once_and_result_pages_record_nothing(viewer, libr
     assert library.last_activity_at == searched_at
 
 
-def test_a_url_query_is_downloaded_by_the_search_service(viewer, library, stored, monkeypatch):
-    asked = []
-
-    def fetched(url):
-        asked.append(url)
-        return make_image(2), "q.jpg"
-
-    monkeypatch.setattr(search_service, "query_image_fetch", fetched)
-    response = search(viewer, library, url="  https://example.com/q.jpg ")
-    assert asked == ["https://example.com/q.jpg"]
-    assert hits(response)[0] == "1.0000"
+def test_a_url_query_is_downloaded_by_the_search_service(viewer, library, stored, web):
+    response = search(viewer, library, url=f"  {web}/cat.jpg ")
+    assert WebHandler.seen == ["/cat.jpg"]
+    assert response.status_code == 200 and response.context["outcome"] is not None
 
 
 def test_paging_through_results(viewer, library, stored, baidu):
