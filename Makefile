@@ -64,5 +64,7 @@ screenshots:
 bench-listing:
 	$(PY) bench/listing.py
 
+# The Python SDK comes with `.[test]`; the Node.js one from npm, at the version the lock pins.
 conformance:
+	npm ci --prefix tests/conformance/node --omit=optional --no-audit --no-fund --loglevel=error
 	TUKU_REQUIRE_PHOTOS=1 $(PY) -m pytest tests/conformance -m conformance -q

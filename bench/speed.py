@@ -119,6 +119,7 @@ def start_engine(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, dict[str
         [
             *(gunicorn, "console.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1"),
             *("--threads", "4", "--timeout", "300", "--log-level", "warning"),
+            *("--control-socket", str(data_dir / "gunicorn.ctl")),
         ],
         cwd=REPO,
         env=env,

@@ -239,6 +239,10 @@ ENGINE_URL_FETCH_PRIVATE = env.boolean("TUKU_ENGINE_URL_FETCH_PRIVATE", False)
 # The engine's exported image model: `manage.py engine_model` writes it once, every engine
 # process loads it from here.
 ENGINE_MODEL_DIR = env.directory("TUKU_ENGINE_MODEL_DIR", DATA_DIR / "models")
+# Host names a bce-auth-v1 signature may sign besides the Host the call arrived with. The
+# official Node SDK always signs `aip.baidubce.com` (baidu-wire §11.11), so its signing mode
+# needs that name here; off by default, since a signature then no longer binds one engine.
+ENGINE_SIGNED_HOSTS = env.string_list("TUKU_ENGINE_SIGNED_HOSTS", [])
 # Timeouts for calls from the console to any backend: (connect, read) in seconds.
 BACKEND_TIMEOUT = (
     float(env.integer("TUKU_BACKEND_CONNECT_TIMEOUT", 5, minimum=1)),

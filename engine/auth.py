@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -21,6 +23,11 @@ TOKEN_LIFETIME = 2_592_000  # seconds (30 days), the hosted value; the SDK cache
 EXPIRED_KEPT = timedelta(days=30)
 # Seconds a signature's timestamp may lie in the future (baidu-wire §4.3 step 3).
 CLOCK_SKEW = 300
+# The Node SDK glues its marker onto the token: `access_token=<token>?aipSdk=node`
+# (baidu-wire §11.10). Only this exact tail is cut; what remains must be a token we issued.
+_SDK_TOKEN_TAIL = re.compile(r"\?aipSdk=[a-z]+\Z")
+# Without these two a captured call could be replayed at another host or another time.
+_REQUIRED_SIGNED = frozenset({"host", "x-bce-date"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def _digits(n: int) -> str:
 def authenticate(request: HttpRequest) -> EngineApp:
     """The application a wire call comes from, or WireError 100 / 110 / 111 / 14."""
     if "access_token" in request.GET:  # method 1 wins even if a signature is also present
-        return _by_token(request.GET["access_token"])
+        return _by_token(_SDK_TOKEN_TAIL.sub("", request.GET["access_token"]))
     header = request.META.get("HTTP_AUTHORIZATION")
     if header is None:
         raise WireError(100)
@@ -103,6 +110,8 @@ def _by_signature(request: HttpRequest, header: str) -> EngineApp:
         raise WireError(14)
 
     names = signed_headers.split(";")
+    if not _REQUIRED_SIGNED.issubset(name.strip().lower() for name in names):
+        raise WireError(14)
     hosts = _host_candidates(request.META.get("HTTP_HOST", ""))
     for host in hosts:
         headers = {}
@@ -126,14 +135,15 @@ def _by_signature(request: HttpRequest, header: str) -> EngineApp:
 
 def _host_candidates(host: str) -> list[str]:
     """Host as received, then without a port: the SDK signs the bare hostname, and a
-    reverse proxy may have put the port back (baidu-wire §4.3)."""
+    reverse proxy may have put the port back (baidu-wire §4.3); then the operator's
+    ENGINE_SIGNED_HOSTS."""
     candidates = [host]
     head, sep, port = host.rpartition(":")
     if sep and port.isdigit() and (not head.startswith("[") or head.endswith("]")):
         candidates.append(head)
         if head.startswith("[") and head.endswith("]"):
             candidates.append(head[1:-1])  # the SDK sends urlparse().hostname: no brackets
-    return candidates
+    return candidates + [name for name in settings.ENGINE_SIGNED_HOSTS if name not in candidates]
 
 
 def _header(request: HttpRequest, name: str) -> str | None:

@@ -131,9 +131,9 @@ class Engine:
         return self.manage("shell", "-c", code)
 
 
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    data_dir = tmp_path_factory.mktemp("engine-data")
+@contextlib.contextmanager
+def running_engine(data_dir: Path, **settings: str) -> Iterator[Engine]:
+    """gunicorn with two worker processes on a free port; `settings` are extra variables."""
     models = REPO / "data" / "models"
     if models.is_dir():  # reuse the exported ONNX model instead of exporting it again
         (data_dir / "models").symlink_to(models)
@@ -145,9 +145,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "DATABASE_URL": f"sqlite:///{data_dir / 'engine.sqlite3'}",
         "REDIS_URL": "",
         "TUKU_ENGINE_URL_FETCH": "true",
-        "TUKU_ENGINE_URL_FETCH_PRIVATE": "true",  # the image server below is on 127.0.0.1
+        "TUKU_ENGINE_URL_FETCH_PRIVATE": "true",  # the image servers are on 127.0.0.1
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
+        **settings,
     }
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env.pop(name, None)
@@ -167,6 +168,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             "4",
             "--timeout",
             "120",
+            "--control-socket",
+            str(data_dir / "gunicorn.ctl"),
         ],
         cwd=REPO,
         env=env,
@@ -191,6 +194,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         server.terminate()
         server.wait(30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with running_engine(tmp_path_factory.mktemp("engine-data")) as started:
+        yield started
 
 
 # ------------------------------------------------------------------ an image server

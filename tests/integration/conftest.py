@@ -127,6 +127,8 @@ def web(django_db_setup, django_db_blocker, logs: Path) -> Iterator[str]:
             "1",
             "--threads",
             "4",
+            "--control-socket",
+            str(logs / "web.ctl"),
         ],
         env,
         logs / "web.log",

@@ -45,6 +45,9 @@ class Command(BaseCommand):
                     str(threads),
                     "--config",
                     str(settings.BASE_DIR / "gunicorn.conf.py"),
+                    # gunicorn's default control socket is one path for every instance
+                    "--control-socket",
+                    str(settings.DATA_DIR / "gunicorn.ctl"),
                 ]
             ),
             subprocess.Popen(

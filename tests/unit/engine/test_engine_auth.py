@@ -155,6 +155,21 @@ def test_unknown_token_is_110(app: App) -> None:
     )
 
 
+def test_node_sdk_token_tail_is_tolerated(app: App) -> None:
+    # What the Node SDK sends: its marker glued onto the token (baidu-wire §11.10).
+    query = f"aipSdk=node&access_token={app.token}?aipSdk=node"
+    assert_error(post(app.client, ADD, query), 216101, "not enough param")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["?aipSdk=node&x=1", "?other=node", "?aipSdk=", "x?aipSdk=node", "?aipSdk=node?aipSdk=node"],
+)
+def test_other_token_tails_are_110(app: App, tail: str) -> None:
+    query = urlencode({"access_token": app.token + tail})
+    assert_error(post(app.client, ADD, query), 110, "Access token invalid or no longer valid")
+
+
 def test_expired_token_is_111(app: App) -> None:
     token = app.token
     EngineToken.objects.update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
@@ -232,6 +247,59 @@ def flip_last(value: str) -> str:
 def test_bad_signatures_are_14(app: App, tamper: Any) -> None:
     headers = tamper(signed_headers(app.api_key, app.secret_key, ADD, SDK_QUERY))
     body = post(app.client, ADD, urlencode(SDK_QUERY), **headers)
+    assert_error(body, 14, "IAM Certification failed")
+
+
+def signed_with(app: App, host: str, names: tuple[str, ...]) -> dict[str, str]:
+    """A correct signature over exactly `names`, with `host` as the signed Host."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    prefix = f"bce-auth-v1/{app.api_key}/{stamp}/1800"
+    values = {
+        "host": host,
+        "x-bce-date": stamp,
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    signature = auth.signature_for(
+        secret_key=app.secret_key,
+        auth_prefix=prefix,
+        method="POST",
+        path=ADD,
+        query="aipSdk=node",
+        headers={name: values[name] for name in names},
+    )
+    return {
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_X_BCE_DATE": stamp,
+        "HTTP_AUTHORIZATION": f"{prefix}/{';'.join(names)}/{signature}",
+    }
+
+
+def test_signing_host_and_date_is_required(app: App) -> None:
+    partial: list[tuple[str, ...]] = [("x-bce-date",), ("host",), ("content-type", "host")]
+    for names in partial:
+        body = post(
+            app.client, ADD, "aipSdk=node", "brief=x", **signed_with(app, "127.0.0.1", names)
+        )
+        assert_error(body, 14, "IAM Certification failed")
+    node = ("content-type", "host", "x-bce-date")  # what the Node SDK signs
+    body = post(app.client, ADD, "aipSdk=node", "brief=x", **signed_with(app, "127.0.0.1", node))
+    assert_error(body, 216101, "not enough param")
+
+
+def test_a_foreign_signed_host_needs_the_operator_setting(app: App, settings: Any) -> None:
+    names = ("content-type", "host", "x-bce-date")
+    headers = signed_with(app, "aip.baidubce.com", names)
+    assert_error(
+        post(app.client, ADD, "aipSdk=node", "brief=x", **headers), 14, "IAM Certification failed"
+    )
+    settings.ENGINE_SIGNED_HOSTS = ["aip.baidubce.com"]
+    body = post(
+        app.client, ADD, "aipSdk=node", "brief=x", **signed_with(app, "aip.baidubce.com", names)
+    )
+    assert_error(body, 216101, "not enough param")
+    body = post(
+        app.client, ADD, "aipSdk=node", "brief=x", **signed_with(app, "evil.example", names)
+    )
     assert_error(body, 14, "IAM Certification failed")
 
 
