@@ -243,6 +243,9 @@ ENGINE_MODEL_DIR = env.directory("TUKU_ENGINE_MODEL_DIR", DATA_DIR / "models")
 # official Node SDK always signs `aip.baidubce.com` (baidu-wire §11.11), so its signing mode
 # needs that name here; off by default, since a signature then no longer binds one engine.
 ENGINE_SIGNED_HOSTS = env.string_list("TUKU_ENGINE_SIGNED_HOSTS", [])
+# A hosted backend's base URL is typed by a user; private, loopback and link-local addresses
+# are refused unless the operator runs a backend there (for example an engine on the LAN).
+BACKEND_ALLOW_PRIVATE = env.boolean("TUKU_BACKEND_ALLOW_PRIVATE", False)
 # Timeouts for calls from the console to any backend: (connect, read) in seconds.
 BACKEND_TIMEOUT = (
     float(env.integer("TUKU_BACKEND_CONNECT_TIMEOUT", 5, minimum=1)),

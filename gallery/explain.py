@@ -92,6 +92,11 @@ def explain(code: object, service: str = "") -> str:
         return _("The backend could not be reached. Check the base URL and the network.")
     if text == "tls":
         return _("The backend's TLS certificate could not be verified.")
+    if text == "redirect":
+        return _(
+            "The backend answered with a redirect, which Tuku never follows. Use the base URL "
+            "it redirects to."
+        )
     if text == "bad_response":
         return _("The backend answered with something that is not the API's JSON.")
     if text == "invalid_client":

@@ -312,7 +312,11 @@ class BaiduClient:
     def _exchange(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         """One HTTP exchange whose body is a JSON object; everything else is a BaiduError."""
         try:
-            response = self._session.request(method, url, timeout=self._timeout, **kwargs)
+            # Never follow a redirect: it could lead the server into its own network, and
+            # the service itself never redirects an API call.
+            response = self._session.request(
+                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
+            )
         # `from None` everywhere: the requests exception's text (kept here only redacted)
         # carries the URL, and with it the access token or the client secret.
         except requests.Timeout as exc:
@@ -322,6 +326,9 @@ class BaiduClient:
             raise BaiduError("tls", _describe(exc), retryable=False) from None
         except requests.RequestException as exc:
             raise BaiduError("connection", _describe(exc), retryable=True) from None
+        if response.is_redirect:
+            msg = f"HTTP {response.status_code}: the backend redirected the call; not followed"
+            raise BaiduError("redirect", msg, retryable=False)
         try:
             body = json.loads(response.content)
         except ValueError:

@@ -97,6 +97,14 @@ def check(url: str) -> None:
     _Target(url, redirected=False)
 
 
+def resolve(url: str) -> list[Address]:
+    """Every address the host of `url` resolves to (a literal address is itself).
+
+    Raises FetchError 282111 for a URL that is not http(s), 282113 for a name that does not
+    resolve, 282112 when resolving takes longer than the download would be given."""
+    return _resolve(_Target(url, redirected=False), time.monotonic() + TIMEOUT)
+
+
 def fetch(url: str, *, allowed: Policy = is_public, agent: str = "Tuku/1") -> Fetched:
     """GET the image at `url`, connecting only to addresses `allowed` accepts; raise FetchError."""
     check(url)

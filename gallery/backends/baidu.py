@@ -21,6 +21,8 @@ from gallery.labels import Labels
 from gallery.models import ApiCall, Application
 from searchapi.baidu import BaiduClient, BaiduError, CallRecord, Credentials
 from searchapi.throttle import FileRateLimiter, RateLimiter, RedisRateLimiter
+from searchapi.transport import vetted_session
+from wire import urlfetch
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,14 @@ def rate_limiter() -> RateLimiter:
     return FileRateLimiter(settings.DATA_DIR / "throttle")
 
 
-def http_session() -> requests.Session:
-    """The HTTP session for backend calls (tests mount a transport for the hosted endpoint)."""
+def http_session(*, public_only: bool) -> requests.Session:
+    """The HTTP session for backend calls (tests mount a transport for the hosted endpoint).
+
+    A hosted backend's base URL comes from a user, so its calls connect to public addresses
+    only, unless the operator allows private backends; the built-in engine is at ENGINE_URL,
+    which the operator set."""
+    if public_only and not settings.BACKEND_ALLOW_PRIVATE:
+        return vetted_session(urlfetch.is_public)
     return requests.Session()
 
 
@@ -81,7 +89,7 @@ def baidu_client(application: Application, *, interactive: bool = False) -> Baid
         limiter_key=f"tuku-app-{application.pk}",
         timeout=_timeout(interactive),
         on_call=_recorder(application.pk),
-        session=http_session(),
+        session=http_session(public_only=application.backend == Application.Backend.BAIDU),
     )
 
 
@@ -215,7 +223,7 @@ class BaiduBackend(Backend):
             limiter=rate_limiter(),
             limiter_key=f"tuku-probe-{keys.api_key}",
             timeout=_timeout(interactive=True),
-            session=http_session(),
+            session=http_session(public_only=True),
         )
         return client.detect_auth_mode()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,6 +16,7 @@ from gallery.backends.base import Keys
 from gallery.models import ActivityVerb, Application, Membership, Role, Service
 from gallery.services.activity import Actor, activity_record
 from searchapi.errors import ApiError
+from wire import urlfetch
 
 
 def _check_services(services: Sequence[str]) -> list[str]:
@@ -107,8 +109,35 @@ def application_check_credentials(
 
     Raises ApiError with the backend's own code and message when they do not work.
     """
+    kind = backend_class(backend)
+    if not kind.issues_keys:
+        _vet_base_url(base_url, default=kind.default_base_url)
     keys = Keys(app_id=app_id, api_key=api_key, secret_key=secret_key)
-    return backend_class(backend).keys_verify(base_url=base_url, keys=keys)
+    return kind.keys_verify(base_url=base_url, keys=keys)
+
+
+def _vet_base_url(base_url: str, *, default: str) -> None:
+    """Refuse a base URL on a private address before anything is sent there: otherwise "test
+    connection" would let any user probe the server's own network. The calls themselves are
+    checked again when they connect (gallery.backends.baidu.http_session)."""
+    if base_url in ("", default) or settings.BACKEND_ALLOW_PRIVATE:
+        return
+    try:
+        addresses = urlfetch.resolve(base_url)
+    except urlfetch.FetchError as exc:
+        raise ValidationError({"base_url": exc.detail}) from None
+    private = [str(a) for a in addresses if not urlfetch.is_public(a)]
+    if private:
+        raise ValidationError(
+            {
+                "base_url": _(
+                    "%(address)s is a private, loopback or link-local address. A backend must "
+                    "be on a public address unless the operator allows private ones "
+                    "(TUKU_BACKEND_ALLOW_PRIVATE)."
+                )
+                % {"address": ", ".join(private)}
+            }
+        )
 
 
 def application_update(

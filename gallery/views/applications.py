@@ -91,10 +91,20 @@ def application_test(request: AuthedRequest) -> JsonResponse:
             api_key=data["api_key"].strip(),
             secret_key=data["secret_key"].strip(),
         )
+    except ValidationError as exc:
+        return JsonResponse({"ok": False, "errors": _messages_by_field(exc)}, status=400)
     except ApiError as exc:
         return JsonResponse({"ok": False, **explained(exc.error_code, exc.error_msg).as_json()})
     label = Application.AuthMode(mode).label
     return JsonResponse({"ok": True, "auth_mode": mode, "message": _("Connected: %s.") % label})
+
+
+def _messages_by_field(exc: ValidationError) -> dict[str, list[dict[str, str]]]:
+    """The shape of `form.errors.get_json_data()`, which the page already shows."""
+    return {
+        field: [{"message": message, "code": ""} for message in messages_]
+        for field, messages_ in exc.message_dict.items()
+    }
 
 
 def detail_context(

@@ -40,8 +40,10 @@ def eager_tasks():
 def baidu(monkeypatch) -> FakeBaidu:
     fake = FakeBaidu()
 
-    def session() -> requests.Session:
-        s = requests.Session()
+    real = baidu_backend.http_session
+
+    def session(*, public_only: bool) -> requests.Session:
+        s = real(public_only=public_only)
         s.mount("https://aip.baidubce.com", fake)
         return s
 

@@ -444,3 +444,55 @@ def test_usage_draws_calls_per_day_and_errors_by_code(viewer, application):
     assert "https://" not in html.split("<main")[1]
     week = viewer.get(reverse("gallery:usage", args=[application.pk]), {"days": "7"})
     assert week.context["span"] == 7
+
+
+PRIVATE_BASE_URLS = [
+    "http://127.0.0.1:6379",
+    "http://localhost:8000",
+    "http://169.254.169.254/latest",
+    "http://[::1]:22",
+    "http://10.1.2.3",
+    "http://[::ffff:192.168.0.1]",
+]
+
+
+@pytest.mark.parametrize("base_url", PRIVATE_BASE_URLS)
+def test_test_connection_refuses_a_private_base_url(owner_client, base_url):
+    response = owner_client.post(
+        reverse("gallery:application-test"),
+        {"base_url": base_url, "api_key": "k", "secret_key": "s"},
+    )
+    assert response.status_code == 400
+    data = response.json()
+    assert data["ok"] is False
+    [error] = data["errors"]["base_url"]
+    assert "is a private, loopback or link-local address" in error["message"]
+
+
+def test_a_private_base_url_is_refused_beside_the_field(owner_client):
+    response = owner_client.post(
+        reverse("gallery:application-new"),
+        {
+            "name": "Hosted",
+            "backend": "baidu",
+            "services": ["same_hq"],
+            "qps_tier": "free",
+            "base_url": "http://127.0.0.1:5432",
+            "app_id": "123",
+            "api_key": "k",
+            "secret_key": "s",
+        },
+    )
+    assert response.status_code == 400
+    assert "private, loopback or link-local" in response.context["form"].errors["base_url"][0]
+    assert not Application.objects.exists()
+
+
+def test_the_operator_may_allow_private_backends(owner_client, settings):
+    settings.BACKEND_ALLOW_PRIVATE = True
+    response = owner_client.post(
+        reverse("gallery:application-test"),
+        {"base_url": "http://127.0.0.1:9", "api_key": "k", "secret_key": "s"},
+    )
+    data = response.json()  # sent, and nothing listens on the discard port
+    assert data["ok"] is False and data["code"] == "connection"
