@@ -23,6 +23,10 @@ TOKEN_LIFETIME = 2_592_000  # seconds (30 days), the hosted value; the SDK cache
 EXPIRED_KEPT = timedelta(days=30)
 # Seconds a signature's timestamp may lie in the future (baidu-wire §4.3 step 3).
 CLOCK_SKEW = 300
+# The longest `expiration` a signature may claim (baidu-wire §4.3 step 3): the Python and Node
+# SDKs and searchapi.baidu always sign 1800, and a longer claim would only stretch how long a
+# captured call can be replayed.
+MAX_SIGNATURE_EXPIRATION = 1800
 # The Node SDK glues its marker onto the token: `access_token=<token>?aipSdk=node`
 # (baidu-wire §11.10). Only this exact tail is cut; what remains must be a token we issued.
 _SDK_TOKEN_TAIL = re.compile(r"\?aipSdk=[a-z]+\Z")
@@ -105,6 +109,8 @@ def _by_signature(request: HttpRequest, header: str) -> EngineApp:
         lifetime = int(expiration)
     except ValueError:
         raise WireError(14) from None
+    if lifetime > MAX_SIGNATURE_EXPIRATION:
+        raise WireError(14)
     now = timezone.now().timestamp()
     if not signed_at.timestamp() - CLOCK_SKEW <= now <= signed_at.timestamp() + lifetime:
         raise WireError(14)

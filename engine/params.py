@@ -29,7 +29,8 @@ from wire.baidu import (
 # Fields in one form body; more is no SDK's doing and would only cost parsing time.
 MAX_FIELDS = 1000
 
-_DIGITS = re.compile(r"[0-9]+")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() takes full-width digits and "²"
+_MAX_DIGITS = 10  # significant digits of the largest number any field takes
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -107,15 +108,26 @@ def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
 def brief(value: str | None) -> str | None:
     if value is not None and len(value.encode()) > MAX_BRIEF_BYTES:
         raise WireError(216100, BRIEF_TOO_LONG)
+    # PostgreSQL cannot store NUL in text: refused as a parameter, not failed as 282000 (which a
+    # client would retry for ever).
+    if value is not None and "\x00" in value:
+        raise WireError(216100)
     return value
 
 
-def _uint16(text: str) -> int:
-    text = text.strip()
+def _decimal(text: str) -> int | None:
+    """Plain ASCII decimal, leading zeros allowed; None for anything else."""
     if not _DIGITS.fullmatch(text):
-        raise WireError(216100)
-    number = int(text)
-    if not 1 <= number <= MAX_LABEL:
+        return None
+    # Python's int() refuses more than 4300 digits (ValueError, which would be 282000), and
+    # any value that many digits long is out of every range here anyway.
+    significant = text.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_DIGITS else None
+
+
+def _uint16(text: str) -> int:
+    number = _decimal(text.strip())
+    if number is None or not 1 <= number <= MAX_LABEL:
         raise WireError(216100)
     return number
 
@@ -145,10 +157,10 @@ def class_id(value: str | None) -> int | None:
 def _bounded(value: str | None, default: int, low: int, high: int) -> int:
     if value is None:
         return default
-    text = value.strip()
-    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+    number = _decimal(value.strip())
+    if number is None or not low <= number <= high:
         raise WireError(216100)
-    return int(text)
+    return number
 
 
 def pn(value: str | None) -> int:

@@ -8,7 +8,8 @@ The count must hold across every engine process, so it lives outside the process
   `flock`, which serialises all processes of one host (the embedded deployment).
 
 Both keep the admission times of the last second; a call is admitted if fewer than `limit`
-were admitted in the preceding second. Refused calls are not recorded.
+were admitted in the preceding second. Refused calls are not recorded. While Redis cannot be
+reached the window cannot be read, and `admit` raises `Unavailable` (baidu-wire §9).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 WINDOW = 1.0
 
@@ -38,8 +41,15 @@ return 1
 """
 
 
+class Unavailable(Exception):
+    """The shared window cannot be read: the call can be neither admitted nor refused."""
+
+
 def admit(key: str, limit: int) -> bool:
-    """Record one call for `key` and say whether it is within `limit` per second (0 = off)."""
+    """Record one call for `key` and say whether it is within `limit` per second (0 = off).
+
+    Raises Unavailable while the window's store cannot be reached.
+    """
     if limit <= 0:
         return True
     backend = caches["default"]
@@ -49,8 +59,11 @@ def admit(key: str, limit: int) -> bool:
 
 
 def _admit_redis(backend: Any, key: str, limit: int) -> bool:
-    client = backend._cache.get_client(key, write=True)
-    result = client.eval(_LUA, 1, f"tuku:engine:qps:{key}", limit, uuid.uuid4().hex)
+    try:
+        client = backend._cache.get_client(key, write=True)
+        result = client.eval(_LUA, 1, f"tuku:engine:qps:{key}", limit, uuid.uuid4().hex)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise Unavailable(str(exc)) from exc
     return bool(int(result))
 
 

@@ -124,6 +124,14 @@ def api(request: HttpRequest, service: str, op: str) -> JsonResponse:
         outcome = "2"
         log.exception("engine %s/%s: database unavailable (log_id %s)", service, op, log_id)
         return error_response(log_id, WireError(2))
+    except throttle.Unavailable as exc:
+        # Redis is down. Admitting blind would break the QPS promise and 282000 would call it
+        # our bug; 2 is the code Baidu documents for "retry later" (baidu-wire §9).
+        outcome = "2"
+        log.warning(
+            "engine %s/%s: QPS window unavailable (log_id %s): %s", service, op, log_id, exc
+        )
+        return error_response(log_id, WireError(2))
     except Exception:
         outcome = "282000"
         log.exception("engine %s/%s failed (log_id %s)", service, op, log_id)

@@ -393,3 +393,48 @@ def test_appendix_b_through_a_proxy_that_adds_the_port(
     appendix_b_app()
     frozen_now(monkeypatch, "2026-11-21T19:30:00Z")
     assert_error(appendix_b_call(client, host="127.0.0.1:8000"), 216101, "not enough param")
+
+
+def signed_for(app: App, expiration: str, signed_at: str) -> dict[str, str]:
+    """A correct signature that claims `expiration` seconds of validity from `signed_at`."""
+    prefix = f"bce-auth-v1/{app.api_key}/{signed_at}/{expiration}"
+    signature = auth.signature_for(
+        secret_key=app.secret_key,
+        auth_prefix=prefix,
+        method="POST",
+        path=ADD,
+        query=urlencode(SDK_QUERY),
+        headers={"host": "127.0.0.1", "x-bce-date": signed_at},
+    )
+    return {
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_X_BCE_DATE": signed_at,
+        "HTTP_AUTHORIZATION": f"{prefix}/host;x-bce-date/{signature}",
+    }
+
+
+def test_the_cap_admits_what_the_official_sdk_signs(app: App) -> None:
+    claimed = signed_headers(app.api_key, app.secret_key, ADD, SDK_QUERY)["HTTP_AUTHORIZATION"]
+    assert int(claimed.split("/")[3]) <= auth.MAX_SIGNATURE_EXPIRATION
+
+
+@pytest.mark.parametrize(
+    ("expiration", "now", "accepted"),
+    [
+        ("1800", "2026-11-21T19:27:25Z", True),
+        ("1800", "2026-11-21T19:57:25Z", True),  # the cap's last second
+        ("1801", "2026-11-21T19:27:25Z", False),  # refused even while fresh
+        ("3600", "2026-11-21T19:57:26Z", False),
+        ("315360000", "2036-11-18T19:27:25Z", False),  # ten years of replay
+    ],
+)
+def test_an_expiration_above_the_cap_is_14(
+    app: App, monkeypatch: pytest.MonkeyPatch, expiration: str, now: str, accepted: bool
+) -> None:
+    frozen_now(monkeypatch, now)
+    headers = signed_for(app, expiration, "2026-11-21T19:27:25Z")
+    body = post(app.client, ADD, urlencode(SDK_QUERY), **headers)
+    if accepted:
+        assert_error(body, 216101, "not enough param")
+    else:
+        assert_error(body, 14, "IAM Certification failed")

@@ -7,12 +7,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+from django.test import Client
+from requests import PreparedRequest, Response
+from requests.adapters import BaseAdapter
 
 from engine import throttle
+from searchapi.baidu import BaiduClient, BaiduError, Credentials
+from searchapi.throttle import MemoryRateLimiter
+
+from .enginekit import App, assert_error, picture
 
 
 class Clock:
@@ -122,3 +132,79 @@ def test_redis_backend(redis_cache: Any, settings: Any, tmp_path: Path) -> None:
     assert not (tmp_path / "unused").exists()  # counted in Redis, not in files
     time.sleep(1.05)  # timed by the Redis server's clock
     assert throttle.admit("a.similar.add", 2)
+
+
+# ------------------------------------------------------------------ Redis down (baidu-wire §9)
+
+
+@pytest.fixture
+def redis_down(settings: Any) -> None:
+    """Redis as the cache, at a port of 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+
+
+def test_redis_down_is_unavailable_not_admitted(redis_down: None) -> None:
+    with pytest.raises(throttle.Unavailable):
+        throttle.admit("a.similar.add", 2)
+    assert throttle.admit("a.similar.add", 0)  # unlimited needs no window
+
+
+class EngineTransport(BaseAdapter):
+    """requests' transport onto the Django test client, so the real client talks to the engine."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__()
+        self.client = client
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        url = urlsplit(str(request.url))
+        path = url.path + (f"?{url.query}" if url.query else "")
+        if request.method == "GET":
+            answer = self.client.get(path)
+        else:
+            body = request.body or b""
+            content_type = request.headers.get("Content-Type", "")
+            answer = self.client.post(path, body, content_type=content_type)
+        response = Response()
+        response.status_code = answer.status_code
+        response._content = answer.content
+        response.url = str(request.url)
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_redis_down_answers_2_which_the_client_treats_as_transient(
+    make_app: Callable[..., App], redis_down: None
+) -> None:
+    app = make_app(("similar",), qps=2)
+    assert_error(app.call("similar", "search", {}), 2, "Service temporarily unavailable")
+
+    session = requests.Session()
+    session.mount("http://", EngineTransport(app.client))
+    sleeps: list[float] = []
+    client = BaiduClient(
+        base_url="http://testserver",
+        credentials=Credentials(app.app_id, app.api_key, app.secret_key),
+        limiter=MemoryRateLimiter(),
+        session=session,
+        sleep=sleeps.append,
+    )
+    with pytest.raises(BaiduError) as info:
+        client.search("similar", image=picture(1))
+    error = info.value
+    assert (error.error_code, error.error_msg) == (2, "Service temporarily unavailable")
+    assert error.retryable  # the task's backoff tries again later
+    assert sleeps == []  # not 18: no in-call QPS back-off
