@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -88,11 +89,21 @@ def url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     return value
 
 
-def directory(name: str, default: Path) -> Path:
+def directory(name: str, default: Path, *, private: bool = False) -> Path:
+    """The directory, created if missing.
+
+    `private`: created 0700, and an existing one that this user owns loses group and other
+    access. One owned by someone else (a mount point the operator arranged) keeps its mode:
+    it is theirs to decide, and chmod would fail anyway.
+    """
     value = _raw(name)
     path = Path(value).expanduser() if value is not None else default
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
+        if private:
+            info = path.stat()
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+                path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
     except OSError as exc:
         raise ImproperlyConfigured(f"{name}={str(path)!r} cannot be created: {exc}.") from None
     return path.resolve()

@@ -95,3 +95,52 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path: Path) -> None
         timeout=120,
     )
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_the_data_directory_and_everything_in_it_is_private(tmp_path: Path) -> None:
+    """What the settings, SQLite, the file cache, the broker and the storage write there."""
+    data = tmp_path / "data"
+    script = (
+        "import os, stat\n"
+        "from django.conf import settings\n"
+        "from django.core.cache import cache\n"
+        "from django.core.files.base import ContentFile\n"
+        "from django.core.files.storage import default_storage\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('CREATE TABLE t (x)')\n"
+        "    cursor.execute('INSERT INTO t VALUES (1)')\n"
+        "cache.set('k', 1)\n"
+        "default_storage.save('originals/ab/cd.jpg', ContentFile(b'jpeg'))\n"
+        "for top, dirs, files in os.walk(settings.DATA_DIR):\n"
+        "    for name in ['', *dirs, *files]:\n"
+        "        path = os.path.join(top, name)\n"
+        "        rel = os.path.relpath(path, settings.DATA_DIR)\n"
+        "        print(rel, oct(stat.S_IMODE(os.lstat(path).st_mode)))\n"
+    )
+    prefixes = ("TUKU_", "DJANGO_", "DATABASE", "REDIS", "CELERY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
+        cwd=Path(__file__).resolve().parents[3],
+        env={**env, "TUKU_DATA_DIR": str(data)},
+        umask=0o022,  # a shell's: the settings must not rely on the caller's
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    modes = dict(line.split() for line in result.stdout.splitlines())
+    assert {
+        ".",
+        "secret_key",
+        "field_key",
+        "tuku.sqlite3",
+        "tuku.sqlite3-wal",
+        "cache",
+        "broker",
+        "media/originals/ab/cd.jpg",
+    } <= modes.keys()
+    loose = {path: mode for path, mode in modes.items() if int(mode, 8) & 0o077}
+    assert loose == {}
+    assert modes["."] == "0o700" and modes["media/originals/ab/cd.jpg"] == "0o600"
