@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def browser(driver_path: Path) -> Iterator[Any]:
     ):
         options.add_argument(argument)
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # for csp_refusals
     driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
     driver.implicitly_wait(0)
     try:
@@ -135,3 +137,25 @@ def cropped_copy(path: Path, target: Path) -> Path:
         image.convert("RGB").crop(box).save(out, "JPEG", quality=45)
     target.write_bytes(out.getvalue())
     return target
+
+
+def csp_refusals(driver: Any) -> list[str]:
+    """What the Content-Security-Policy refused on every page since the browser started.
+
+    A canary the policy must refuse comes last: it shows that the header was on and that its
+    refusals reach the log, so an empty list is not the silence of a missing policy. Read once
+    per browser: Chromium hands each log line out only once.
+    """
+    driver.execute_script("document.body.setAttribute('style', 'outline: 1px solid red')")
+    refused: list[str] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        refused += [
+            entry["message"]
+            for entry in driver.get_log("browser")
+            if "Content Security Policy" in entry["message"]
+        ]
+        if refused and "inline style" in refused[-1]:
+            return refused[:-1]
+        time.sleep(0.1)
+    raise AssertionError(f"the canary inline style was not refused: {refused}")

@@ -20,7 +20,7 @@ from gallery.models import Image, Library, Membership, Role
 from gallery.services.applications import application_create
 from gallery.services.libraries import library_create
 
-from .conftest import SCREENSHOTS, cropped_copy
+from .conftest import SCREENSHOTS, cropped_copy, csp_refusals
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a long passphrase 1"
@@ -251,6 +251,7 @@ def test_owner_uploads_searches_edits_and_deletes(
         lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-hans"
     )
     shot(driver, "library-zh")
+    assert csp_refusals(driver) == []
 
 
 def test_a_viewer_cannot_upload_and_an_outsider_gets_404(
@@ -280,3 +281,21 @@ def test_a_viewer_cannot_upload_and_an_outsider_gets_404(
     browser.get(f"{base}/applications/{application.pk}/")
     assert "404" in browser.find_element(By.TAG_NAME, "h1").text
     shot(browser, "not-found")
+    assert csp_refusals(browser) == []
+
+
+def test_the_admin_runs_under_the_policy(browser: Any, live_console: Any, django_user_model: Any):
+    base = live_console.url
+    admin = django_user_model.objects.create_superuser("ada", password=PASSWORD)
+    browser.get(f"{base}/admin/login/")
+    browser.find_element(By.ID, "id_username").send_keys("ada")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    wait(browser).until(ec.url_to_be(f"{base}/admin/"))
+    pages = ["auth/user/", f"auth/user/{admin.pk}/change/", "engine/engineapp/", "auth/group/add/"]
+    for page in pages:
+        browser.get(f"{base}/admin/{page}")
+        wait(browser).until(ec.presence_of_element_located((By.ID, "content")))
+    # The permissions' two-list chooser exists only once the admin's scripts have run.
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".selector-chooseall")))
+    assert csp_refusals(browser) == []
