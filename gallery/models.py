@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import PurePosixPath
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -150,7 +151,28 @@ class Library(models.Model):
         return f"{self.application.name}/{self.service}"
 
 
-class Batch(models.Model):
+class TaskState(models.Model):
+    """What the task machinery keeps on a row a task works on (`gallery.services.task_base`):
+    which task holds it and until when, and when to try again while the backend is away."""
+
+    # The task at work on the row (its Celery id, the same across its retries) and until when;
+    # renewed while the task runs. A lease that ran out means its worker died.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When the sweeper queues the row next: the end of a wait for the backend, or at once when
+    # the task could not be queued.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Rounds of retries run out in a row while the backend was away; each doubles the wait.
+    waits = models.PositiveSmallIntegerField(default=0)
+
+    # What a task that got through resets on a row that was waiting.
+    RECOVERED: ClassVar[dict[str, Any]] = {"waits": 0}
+
+    class Meta:
+        abstract = True
+
+
+class Batch(TaskState):
     """A background job over many rows: upload, re-push, copy or clear (console §3.5, §3.9,
     §3.13). Its items are the image rows pointing at it (a row belongs to the last job that
     pushed it) plus `problems`, the inputs that never became a row (bad file, failed download).
@@ -190,10 +212,13 @@ class Batch(models.Model):
     problems = models.JSONField(default=list, blank=True)
     brief = models.CharField(max_length=MAX_BRIEF_BYTES, blank=True)
     labels = models.JSONField(default=dict, blank=True)
+    # Why the job stopped (library full), or the error it is waiting out (`waits`).
     message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    RECOVERED: ClassVar[dict[str, Any]] = {**TaskState.RECOVERED, "message": ""}
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -253,7 +278,7 @@ def _tag_range(field: str) -> Q:
     )
 
 
-class Image(models.Model):
+class Image(TaskState):
     library = models.ForeignKey(Library, on_delete=models.CASCADE, related_name="images")
     original = models.FileField(upload_to=original_path, max_length=255, blank=True)
     thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, blank=True)
@@ -292,7 +317,8 @@ class Image(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # When the row last changed status: the sweeper re-dispatches rows stuck for too long.
+    # When the row last changed status or was last queued by the sweeper, which queues again a
+    # row that no task has taken for too long (its message may be lost).
     status_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
@@ -331,6 +357,15 @@ class Image(models.Model):
             models.Index(fields=["library", "sha256"], name="image_sha256"),
             models.Index(fields=["library", "brief"], name="image_brief"),
             models.Index(fields=["status", "status_changed_at"], name="image_sweep"),
+            # The sweeper's other questions, about the few rows that have an answer.
+            models.Index(
+                fields=["lease_until"], condition=Q(lease_until__isnull=False), name="image_lease"
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="image_next_attempt",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -339,6 +374,15 @@ class Image(models.Model):
     @property
     def tags(self) -> list[int]:
         return [t for t in (self.tag1, self.tag2) if t is not None]
+
+    @property
+    def waiting(self) -> bool:
+        """The add ran out of retries against a backend that did not answer; it will try again."""
+        return self.status == ImageStatus.PENDING and self.waits > 0
+
+    @property
+    def status_label(self) -> str:
+        return str(_("Waiting for the backend")) if self.waiting else self.get_status_display()
 
 
 class ActivityVerb(models.TextChoices):

@@ -24,6 +24,7 @@ def images_status(library: Library, ids: Sequence[int]) -> QuerySet[Image]:
         "error_msg",
         "duplicate_of",
         "pending_update",
+        "waits",
         "cont_sign",
         "brief",
         "library_id",

@@ -31,6 +31,7 @@ _CELL_FIELDS = (
     "error_code",
     "error_msg",
     "pending_update",
+    "waits",
     "created_at",
     "source_kind",
 )

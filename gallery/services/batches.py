@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from gallery.backends import backend_class
 from gallery.models import Batch, Image, ImageStatus
 from gallery.services.rows import IN_FLIGHT, set_status
+from gallery.services.task_base import wait_start
 from searchapi.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,18 @@ def batch_settle(*, batch_id: int) -> None:
 
 
 def job_give_up(batch_id: int) -> Callable[[ApiError], None]:
-    """What a job's task does once its retries are spent: stop feeding, and say why."""
+    """What a job's task does once its retries are spent: the job waits for the backend, with
+    the error on show, and the sweeper resumes it after the wait (it resumes where it stopped).
+    """
 
     def give_up(exc: ApiError) -> None:
-        log.error("job %s gave up: %s %s", batch_id, exc.error_code, exc.error_msg)
-        Batch.objects.filter(pk=batch_id).update(
-            feeding=False, message=f"{exc.error_code} {exc.error_msg}"[:300]
-        )
+        log.warning("job %s waits for the backend: %s %s", batch_id, exc.error_code, exc.error_msg)
+        with transaction.atomic():
+            batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+            if batch is None or batch.status != Batch.Status.RUNNING:
+                return
+            batch.message = f"{exc.error_code} {exc.error_msg}"[:300]
+            wait_start(batch)
+            batch.save()
 
     return give_up

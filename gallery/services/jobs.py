@@ -210,7 +210,9 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
     batch_settle(batch_id=batch_id)
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.batch_copy")
+@shared_task(
+    base=ConsoleTask, bind=True, name="gallery.tasks.batch_copy", holds=Batch, exclusive=True
+)
 def library_copy_task(self: ConsoleTask, batch_id: int) -> None:
     self.run_retrying(lambda: library_copy_run(batch_id=batch_id), job_give_up(batch_id))
 
@@ -274,6 +276,8 @@ def library_clear_run(*, batch_id: int, chunk: int = 500) -> None:
     batch_settle(batch_id=batch_id)
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.library_clear")
+@shared_task(
+    base=ConsoleTask, bind=True, name="gallery.tasks.library_clear", holds=Batch, exclusive=True
+)
 def library_clear_task(self: ConsoleTask, batch_id: int) -> None:
     self.run_retrying(lambda: library_clear_run(batch_id=batch_id), job_give_up(batch_id))

@@ -20,6 +20,10 @@ def set_status(row: Image, status: str, error: ApiError | None = None) -> None:
     row.status_changed_at = timezone.now()
     row.error_code = "" if error is None else str(error.error_code)
     row.error_msg = "" if error is None else error.error_msg[:255]
+    if status not in IN_FLIGHT:
+        # A wait for the backend belongs to one add: a row that settles, or starts being
+        # deleted, starts afresh.
+        row.next_attempt_at, row.waits = None, 0
 
 
 def tombstone(row: Image) -> list[str]:
@@ -47,8 +51,3 @@ def remove_files(*names: str | None) -> None:
 def read_original(row: Image) -> bytes:
     with default_storage.open(str(row.original.name), "rb") as handle:
         return handle.read()
-
-
-def touch(image_id: int) -> None:
-    """Note that a row's task is still at work, so the sweeper leaves it alone."""
-    Image.objects.filter(pk=image_id).update(status_changed_at=timezone.now())

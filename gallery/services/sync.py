@@ -2,7 +2,9 @@
 
 Each step is safe to run twice, concurrently, or after a crash: it re-reads the row, returns
 when there is nothing to do, and raises ApiError only when a retry may help (terminal errors
-are recorded on the row). `image_add_task` runs `image_add_run`, and so on.
+are recorded on the row). A transient error that outlives the task's retries never fails a
+row: it waits for the backend and the sweeper sends it again (`gallery.services.task_base`).
+`image_add_task` runs `image_add_run`, and so on.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from gallery.backends.base import Backend
 from gallery.labels import Labels
 from gallery.models import Batch, Image, ImageSource, ImageStatus
 from gallery.services.batches import batch_settle, batch_stop_full
-from gallery.services.rows import read_original, remove_files, set_status, tombstone, touch
-from gallery.services.task_base import ConsoleTask
+from gallery.services.rows import IN_FLIGHT, read_original, remove_files, set_status, tombstone
+from gallery.services.task_base import ConsoleTask, wait_start
 from searchapi.errors import ApiError
 from wire.baidu import MAX_DELETE_BATCH
 
@@ -42,7 +44,7 @@ def image_add_run(*, image_id: int) -> None:
             .filter(pk=image_id)
             .first()
         )
-        if row is None or row.status not in (ImageStatus.PENDING, ImageStatus.INDEXING):
+        if row is None or row.status not in IN_FLIGHT:
             return
         set_status(row, ImageStatus.INDEXING)
         row.save()
@@ -56,16 +58,22 @@ def image_add_run(*, image_id: int) -> None:
             _link_existing(backend, row, data)
             return
         if exc.retryable:
-            touch(image_id)
             raise
         _finish_add(image_id, error=exc)
         return
     _finish_add(image_id, cont_sign=ref)
 
 
-def image_add_give_up(*, image_id: int, error: ApiError) -> None:
-    """A retryable error that kept coming: give up and say so on the row."""
-    _finish_add(image_id, error=error)
+def image_add_wait(*, image_id: int, error: ApiError) -> None:
+    """A transient error outlived the retries: the row waits for the backend, pending, with
+    the error on show, until the sweeper's next attempt."""
+    with transaction.atomic():
+        row = Image.objects.select_for_update().filter(pk=image_id).first()
+        if row is None or row.status not in IN_FLIGHT:
+            return
+        set_status(row, ImageStatus.PENDING, error)
+        wait_start(row)
+        row.save()
 
 
 def _finish_add(
@@ -153,11 +161,13 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     _finish_add(row.pk, cont_sign=hit.ref)
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.image_add")
+@shared_task(
+    base=ConsoleTask, bind=True, name="gallery.tasks.image_add", holds=Image, exclusive=True
+)
 def image_add_task(self: ConsoleTask, image_id: int) -> None:
     self.run_retrying(
         lambda: image_add_run(image_id=image_id),
-        lambda exc: image_add_give_up(image_id=image_id, error=exc),
+        lambda exc: image_add_wait(image_id=image_id, error=exc),
     )
 
 
@@ -179,7 +189,7 @@ def image_update_run(*, image_id: int) -> None:
     except ApiError as exc:
         if exc.retryable:
             raise
-        image_update_give_up(image_id=image_id, error=exc, change=change)
+        _update_refused(image_id=image_id, error=exc, change=change)
         return
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
@@ -190,27 +200,39 @@ def image_update_run(*, image_id: int) -> None:
         # Only clear what was sent: a newer edit made meanwhile stays pending.
         row.pending_update = None if row.pending_update == change else row.pending_update
         row.error_code = row.error_msg = ""
+        row.waits, row.next_attempt_at = 0, None
         row.save()
         if row.pending_update:
             image_update_task.enqueue(row.pk)
 
 
-def image_update_give_up(
-    *, image_id: int, error: ApiError, change: dict[str, Any] | None = None
-) -> None:
+def _update_refused(*, image_id: int, error: ApiError, change: dict[str, Any]) -> None:
+    """The backend refused the edit: drop it (unless a newer one came meanwhile), say why."""
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
-        if change is None or row.pending_update == change:
+        if row.pending_update == change:
             row.pending_update = None
         row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
         row.save()
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.image_update")
+def image_update_wait(*, image_id: int, error: ApiError) -> None:
+    """A transient error outlived the retries: the edit stays pending, with the error on show,
+    until the sweeper's next attempt."""
+    with transaction.atomic():
+        row = Image.objects.select_for_update().filter(pk=image_id).first()
+        if row is None or not row.pending_update:
+            return
+        row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
+        wait_start(row)
+        row.save()
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.image_update", holds=Image)
 def image_update_task(self: ConsoleTask, image_id: int) -> None:
     self.run_retrying(
         lambda: image_update_run(image_id=image_id),
-        lambda exc: image_update_give_up(image_id=image_id, error=exc),
+        lambda exc: image_update_wait(image_id=image_id, error=exc),
     )
 
 
@@ -249,10 +271,7 @@ def _delete_from_library(rows: list[Image]) -> None:
     except ApiError as exc:
         if exc.retryable:
             raise
-        with transaction.atomic():
-            for row in rows:
-                set_status(row, ImageStatus.DELETING, exc)
-                row.save()
+        images_delete_wait(image_ids=[row.pk for row in rows], error=exc)
         return
     files: list[str] = []
     with transaction.atomic():
@@ -275,6 +294,19 @@ def _ignore_gone(backend: Backend, call: Callable[[], None]) -> None:
             raise
 
 
+def images_delete_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
+    """The backend did not delete the rows: they stay `deleting`, with the error on show, and
+    the sweeper tries again after a wait. A delete is never given up: the user wants it gone
+    and the backend may still hold it."""
+    with transaction.atomic():
+        for row in Image.objects.select_for_update().filter(
+            pk__in=image_ids, status=ImageStatus.DELETING
+        ):
+            row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
+            wait_start(row)
+            row.save()
+
+
 def images_delete_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
     """Queue the backend deletes of rows in `deleting`, in chunks every wire accepts; after
     the current transaction commits, or at once (`now`, for the sweeper)."""
@@ -286,7 +318,9 @@ def images_delete_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
             images_delete_task.enqueue(chunk)
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.images_delete")
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.images_delete", holds=Image)
 def images_delete_task(self: ConsoleTask, image_ids: list[int]) -> None:
-    # Giving up leaves the rows in `deleting`, visible as such; the sweeper tries them again.
-    self.run_retrying(lambda: images_delete_run(image_ids=image_ids), lambda exc: None)
+    self.run_retrying(
+        lambda: images_delete_run(image_ids=image_ids),
+        lambda exc: images_delete_wait(image_ids=image_ids, error=exc),
+    )

@@ -1,25 +1,59 @@
-"""What every console task shares: dispatch after commit, broker outages, the retry policy."""
+"""What every console task shares: dispatch after commit, broker outages, the retry policy, and
+the lease that tells the sweeper a task is still at work on its rows.
+
+Recovery needs no human. A task that names rows (`holds`) holds them while it works: a lease,
+renewed by a heartbeat, so that the sweeper (`gallery.services.sweep`) queues them again soon
+after the lease runs out (the worker died) but never while the task runs. Transient errors are
+retried quickly a few times; after that the rows wait for the backend (`waits`,
+`next_attempt_at`) and the sweeper sends one attempt after each wait, doubling it up to
+`WAIT_MAX`. Only a permanent error is recorded as a failure.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from gallery.models import TaskState
 from searchapi.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
-MAX_BACKOFF = 120  # stays well below the sweeper's staleness window
+MAX_BACKOFF = 120  # below the broker's visibility timeout: a waiting retry is unacknowledged
+# A live task renews its lease every HEARTBEAT_SECONDS; one silent for LEASE_SECONDS is dead.
+LEASE_SECONDS = 30
+HEARTBEAT_SECONDS = 10
+# The wait for a backend that did not answer after the fast retries: doubled after each
+# attempt that still met it, 1, 2, 4, 8, then 10 minutes.
+WAIT_FIRST = 60
+WAIT_MAX = 600
 
 
 def backoff(retries: int) -> float:
     return min(MAX_BACKOFF, 2 ** (retries + 1)) * random.uniform(0.8, 1.2)
+
+
+def wait_after(waits: int) -> timedelta:
+    """How long to wait once the retries have run out for the `waits`-th time in a row."""
+    return timedelta(seconds=min(WAIT_MAX, WAIT_FIRST * 2 ** max(0, waits - 1)))
+
+
+def wait_start(row: TaskState) -> None:
+    """Count one more wait for the backend on `row` and set when the next attempt is due."""
+    row.waits += 1
+    row.next_attempt_at = timezone.now() + wait_after(row.waits)
 
 
 def _internal(exc: Exception) -> ApiError:
@@ -28,39 +62,149 @@ def _internal(exc: Exception) -> ApiError:
 
 class ConsoleTask(Task):
     """A task that takes ids, is queued once the caller's transaction commits, and survives a
-    broker outage: a message that cannot be published leaves its row for the sweeper."""
+    broker outage, a dead worker and a backend that is away for a while."""
 
     acks_late = True
     max_retries = MAX_RETRIES
+    # The model whose rows the first argument names (an id or a list of ids), if any. The task
+    # holds them while it works, and marks them for the next sweep if it cannot be queued.
+    holds: type[TaskState] | None = None
+    # Whether a task leaves alone rows that another live task holds: for adds and jobs, where
+    # running twice at once costs calls or makes duplicates (deletes and updates do no harm).
+    exclusive = False
 
     def enqueue(self, *args: Any) -> None:
         """Queue the task once the current transaction commits (at once outside one)."""
         transaction.on_commit(lambda: self.dispatch(*args))
 
     def dispatch(self, *args: Any) -> None:
-        """Queue the task now; if the broker is down, log it and let the sweeper retry."""
+        """Queue the task now; if the broker is down, mark its rows due for the next sweep."""
         try:
             self.delay(*args)
         except Exception as exc:
             log.warning("could not queue %s%s (%s); the sweeper will retry", self.name, args, exc)
+            held = self._held(args)
+            if held is not None:
+                try:
+                    held.update(next_attempt_at=timezone.now())
+                except Exception:
+                    log.exception("could not mark %s%s for the sweeper", self.name, args)
 
     def run_retrying(
         self, call: Callable[[], object], on_give_up: Callable[[ApiError], object]
     ) -> None:
-        """Run `call`; retry transient failures with backoff, then record the final one."""
+        """Run `call` holding the task's rows; retry transient failures with backoff, then hand
+        the last one to `on_give_up` (which makes the rows wait, or records it). Rows already
+        waiting for the backend get one attempt: its failure starts the next, longer wait."""
+        lease = Lease(self._held(self.request.args or ()), self.request.id or uuid.uuid4().hex)
+        if not lease.take() and self.exclusive:
+            log.info("%s%s: held by another task, or gone", self.name, self.request.args)
+            return
         try:
-            call()
-        except ApiError as exc:
-            if not exc.retryable:
-                raise
-            if self.request.retries >= MAX_RETRIES:
-                on_give_up(exc)
-                return
-            raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+            with lease.kept():
+                call()
         except Exception as exc:
-            # Storage or database trouble: worth a few more tries, then it is on the row.
-            log.exception("%s failed", self.name)
-            if self.request.retries >= MAX_RETRIES:
-                on_give_up(_internal(exc))
+            error = exc if isinstance(exc, ApiError) else None
+            if error is not None and not error.retryable:
+                lease.release()
+                raise
+            if error is None:
+                # Storage or database trouble: worth a few more tries, then it is on the row.
+                log.exception("%s failed", self.name)
+                error = _internal(exc)
+            if self.request.retries >= MAX_RETRIES or lease.waiting():
+                try:
+                    on_give_up(error)
+                finally:
+                    lease.release()
                 return
-            raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+            countdown = backoff(self.request.retries)
+            # The retry waits in a worker: the lease covers the wait, so that only a worker that
+            # dies with it lets the rows go to the sweeper.
+            lease.extend(countdown)
+            raise self.retry(countdown=countdown, exc=exc) from None
+        lease.release(recovered=True)
+
+    def _held(self, args: Sequence[Any]) -> QuerySet[Any] | None:
+        if self.holds is None or not args:
+            return None
+        ids = args[0] if isinstance(args[0], list | tuple) else [args[0]]
+        return self.holds._default_manager.filter(pk__in=ids)
+
+
+class Lease:
+    """A task's hold on its rows (`held`; None: it holds nothing): taken where no live task
+    holds them, renewed while it works, let go when it is done."""
+
+    def __init__(self, held: QuerySet[Any] | None, owner: str) -> None:
+        self.held, self.owner = held, owner
+        self.started = timezone.now()
+
+    def _mine(self) -> QuerySet[Any]:
+        assert self.held is not None
+        return self.held.filter(lease_owner=self.owner)
+
+    def _renew(self, seconds: float = 0) -> None:
+        until = timezone.now() + timedelta(seconds=seconds + LEASE_SECONDS)
+        self._mine().update(lease_until=until)
+
+    def take(self) -> bool:
+        """Take the rows no live task holds (or this one does already); whether any was."""
+        if self.held is None:
+            return False
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=self.started)
+        until = self.started + timedelta(seconds=LEASE_SECONDS)
+        taken = self.held.filter(free | Q(lease_owner=self.owner)).update(
+            lease_owner=self.owner, lease_until=until
+        )
+        return taken > 0
+
+    def waiting(self) -> bool:
+        """Whether a held row is waiting for the backend: then this attempt was its one try."""
+        return self.held is not None and self._mine().filter(waits__gt=0).exists()
+
+    def extend(self, seconds: float) -> None:
+        """Hold the rows `seconds` longer than a live task would (a retry's countdown)."""
+        if self.held is not None:
+            self._renew(seconds)
+
+    def release(self, *, recovered: bool = False) -> None:
+        """Let the rows go. `recovered`: the call got through, so rows that were waiting for
+        the backend stop waiting, unless this attempt made them wait again."""
+        if self.held is None:
+            return
+        if recovered:
+            not_again = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=self.started)
+            self._mine().filter(not_again, waits__gt=0).update(
+                next_attempt_at=None, **self.held.model.RECOVERED
+            )
+        self._mine().update(lease_owner="", lease_until=None)
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Renew the lease while the body runs, however long its backend calls take."""
+        if self.held is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            try:
+                while not stop.wait(HEARTBEAT_SECONDS):
+                    try:
+                        self._renew()
+                    except Exception:
+                        # A database hiccup must not end the heartbeat: the next beat
+                        # reconnects, and the lease outlasts two missed beats.
+                        log.warning("could not renew the lease of %s", self.owner, exc_info=True)
+                        connections.close_all()
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        thread = threading.Thread(target=beat, name=f"lease-{self.owner}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()

@@ -65,7 +65,8 @@ def image_json(image: Image, service: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": image.pk,
         "status": image.status,
-        "status_label": ImageStatus(image.status).label,
+        "status_label": image.status_label,
+        "waiting": image.waiting,
         "done": image.status in SETTLED and not image.pending_update,
         "pending_update": bool(image.pending_update),
         "url": reverse("gallery:image", args=[image.pk]),

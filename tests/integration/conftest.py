@@ -86,7 +86,6 @@ def django_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "TUKU_FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "TUKU_ENGINE_URL": settings.ENGINE_URL,
-        "TUKU_TASK_VISIBILITY_TIMEOUT": "8",
         "PYTHONUNBUFFERED": "1",
     }
     env.update(overrides)

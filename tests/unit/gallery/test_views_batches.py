@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from gallery.models import Batch
 from tests.unit.gallery.kit import login
@@ -50,3 +53,22 @@ def test_the_batch_page_shows_the_refused_inputs_in_words(client, personas, libr
     page = client.get(reverse("gallery:batch", args=[batch.pk])).content.decode()
     assert "x.gif" in page and "216201" in page and "PNG, JPEG or BMP" in page
     assert "Cancel" not in page  # a viewer may watch, not act
+
+
+def test_a_job_waiting_for_the_backend_says_so_and_when_it_tries_again(client, personas, library):
+    batch = Batch.objects.create(
+        library=library,
+        kind=Batch.Kind.COPY,
+        created_by=personas["editor"],
+        feeding=True,
+        waits=2,
+        next_attempt_at=timezone.now() + timedelta(minutes=2),
+        message="282000 internal error",
+    )
+    login(client, personas, "viewer")
+    page = client.get(reverse("gallery:batch", args=[batch.pk]), {"fragment": "1"})
+    text = page.content.decode()
+    assert "Waiting for the backend" in text and "282000 internal error" in text
+    assert (
+        "Next attempt at " + timezone.localtime(batch.next_attempt_at).strftime("%H:%M:%S") in text
+    )

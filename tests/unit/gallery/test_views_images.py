@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from gallery.labels import Labels
 from gallery.models import Image, ImageStatus
+from gallery.services import task_base
+from gallery.services.task_base import MAX_RETRIES
 from gallery.services.uploads import image_upload
 from tests import fakebaidu
 from tests.conftest import make_image
@@ -164,6 +167,32 @@ def test_a_failed_image_can_be_pushed_again(editor, library, personas, commit, b
         editor.post(reverse("gallery:image-repush", args=[failed.pk]))
     failed.refresh_from_db()
     assert failed.status == ImageStatus.INDEXED and not failed.error_code
+
+
+def test_an_image_waiting_for_the_backend_says_so_with_the_error_and_the_next_attempt(
+    editor, library, personas, commit, baidu, monkeypatch
+):
+    monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
+    baidu.fail("same_hq", "add", *[282000] * (MAX_RETRIES + 1))
+    with commit():
+        waiting = image_upload(
+            actor=personas["editor"], library=library, data=make_image(9), filename="x.jpg"
+        )
+    waiting.refresh_from_db()
+    page = editor.get(reverse("gallery:image", args=[waiting.pk])).content.decode()
+    assert "Waiting for the backend" in page and "282000" in page and "Failed" not in page
+    assert (
+        "Next attempt at " + timezone.localtime(waiting.next_attempt_at).strftime("%H:%M:%S")
+        in page
+    )
+    assert "data-watch" in page and "Re-push" not in page
+    grid = editor.get(reverse("gallery:library", args=[library.pk])).content.decode()
+    assert "Waiting for the backend" in grid
+    status = editor.get(
+        reverse("gallery:library-status", args=[library.pk]), {"ids": waiting.pk}
+    ).json()["images"][str(waiting.pk)]
+    assert status["status_label"] == "Waiting for the backend" and status["waiting"]
+    assert not status["done"]
 
 
 def test_repush_of_an_indexed_image_is_refused(editor, image):

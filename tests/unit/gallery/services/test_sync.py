@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 
 from gallery.labels import Labels
 from gallery.models import Image, ImageStatus
 from gallery.services import task_base
-from gallery.services.images import images_delete
-from gallery.services.sync import _finish_add, image_add_task
-from gallery.services.task_base import MAX_RETRIES
+from gallery.services.images import image_update, images_delete
+from gallery.services.sync import _finish_add, image_add_task, image_update_task
+from gallery.services.task_base import MAX_RETRIES, WAIT_FIRST
 from tests.conftest import make_image
 from tests.unit.gallery.kit import upload_image
 
@@ -82,7 +85,7 @@ def test_permanent_errors_fail_at_once_with_the_wire_error(
     assert len(baidu.calls) == 1
 
 
-def test_retries_run_out_into_a_recorded_failure(
+def test_a_transient_error_that_outlives_the_retries_leaves_the_row_waiting_not_failed(
     library, personas, baidu, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
@@ -90,7 +93,44 @@ def test_retries_run_out_into_a_recorded_failure(
     with django_capture_on_commit_callbacks(execute=True):
         image = upload_image(library, personas)
     image.refresh_from_db()
-    assert (image.status, image.error_code) == (ImageStatus.FAILED, "282000")
+    assert (image.status, image.error_code, image.waits) == (ImageStatus.PENDING, "282000", 1)
+    assert image.waiting and image.status_label == "Waiting for the backend"
+    wait = image.next_attempt_at - timezone.now()
+    assert timedelta(seconds=WAIT_FIRST - 5) < wait <= timedelta(seconds=WAIT_FIRST)
+    assert (image.lease_owner, image.lease_until) == ("", None)
+    assert len(baidu.calls) == MAX_RETRIES + 1
+
+
+def test_an_edit_whose_retries_run_out_stays_pending_instead_of_being_dropped(
+    library, personas, baidu, commit, monkeypatch
+):
+    monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
+    with commit():
+        image = upload_image(library, personas, brief="old")
+    baidu.fail("same_hq", "update", *[requests.ConnectionError("down")] * (MAX_RETRIES + 1))
+    with commit():
+        image_update(actor=personas["editor"], image=image, brief="new")
+    image.refresh_from_db()
+    assert image.pending_update["brief"] == "new" and image.brief == "old"
+    assert (image.error_code, image.waits) == ("connection", 1)
+    assert image.next_attempt_at is not None
+    image_update_task.delay(image.pk)  # the sweeper's attempt once the wait is over
+    image.refresh_from_db()
+    assert (image.brief, image.pending_update, image.error_code) == ("new", None, "")
+    assert (image.waits, image.next_attempt_at) == (0, None)
+
+
+def test_a_delete_the_backend_refuses_waits_and_is_tried_again_later(
+    library, personas, baidu, commit
+):
+    with commit():
+        image = upload_image(library, personas)
+    baidu.fail("same_hq", "delete", 216100)  # permanent, yet the image must still go
+    with commit():
+        images_delete(actor=personas["editor"], images=[image])
+    image.refresh_from_db()
+    assert (image.status, image.error_code, image.waits) == (ImageStatus.DELETING, "216100", 1)
+    assert image.next_attempt_at is not None
 
 
 def test_a_task_for_a_finished_row_does_nothing(
@@ -130,3 +170,23 @@ def test_a_broker_outage_leaves_the_row_pending(
         image = upload_image(library, personas)
     image.refresh_from_db()
     assert image.status == ImageStatus.PENDING
+    # Marked for the next sweep, which need not wait for the row to look stale.
+    assert image.next_attempt_at is not None and image.next_attempt_at <= timezone.now()
+    assert not image.waiting
+
+
+def test_a_second_add_leaves_alone_a_row_that_a_live_task_holds(library, personas, baidu):
+    image = upload_image(library, personas)  # not queued: no commit in this test
+    held_until = timezone.now() + timedelta(seconds=20)
+    Image.objects.filter(pk=image.pk).update(
+        status=ImageStatus.INDEXING, lease_owner="another-task", lease_until=held_until
+    )
+    image_add_task.delay(image.pk)
+    image.refresh_from_db()
+    assert baidu.calls == []
+    assert (image.status, image.lease_owner) == (ImageStatus.INDEXING, "another-task")
+    # Once that lease has run out (its worker died), an add takes the row over.
+    Image.objects.filter(pk=image.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    image_add_task.delay(image.pk)
+    image.refresh_from_db()
+    assert (image.status, image.lease_owner, image.lease_until) == (ImageStatus.INDEXED, "", None)
