@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from gallery.labels import Labels, brief_bytes
+from gallery.labels import Labels, brief_problem, label_number
 from gallery.models import (
     DEFAULT_CAPACITY,
     TAG_MAX,
@@ -42,13 +42,14 @@ def parse_tags(text: str) -> tuple[int, ...]:
         raise ValidationError(_("At most two tags."), code="too_many")
     values = []
     for part in parts:
-        if not part.isdigit() or not TAG_MIN <= int(part) <= TAG_MAX:
+        value = label_number(part)
+        if value is None:
             raise ValidationError(
                 _("“%(value)s” is not a tag: tags are whole numbers from 1 to 65535."),
                 params={"value": part[:20]},
                 code="range",
             )
-        values.append(int(part))
+        values.append(value)
     return tuple(values)
 
 
@@ -66,28 +67,37 @@ class TagsField(forms.CharField):
         return parse_tags(text) if text else ()
 
 
-def class_id_field(label: Any) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label,
-        required=False,
-        min_value=TAG_MIN,
-        max_value=TAG_MAX,
-        error_messages={
-            "invalid": _("Class ids are whole numbers from 1 to 65535."),
-            "min_value": _("Class ids are whole numbers from 1 to 65535."),
-            "max_value": _("Class ids are whole numbers from 1 to 65535."),
-        },
-    )
+class ClassIdField(forms.CharField):
+    """A class id by the tags' rule (`label_number`), so that both take the same digits; an
+    IntegerField would also take ``+3``, ``3.0`` and ``1_0``."""
+
+    widget = forms.NumberInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        return {**super().widget_attrs(widget), "min": TAG_MIN, "max": TAG_MAX}
+
+    def clean(self, value: Any) -> int | None:
+        text = super().clean(value)
+        if not text:
+            return None
+        number = label_number(text)
+        if number is None:
+            raise ValidationError(_("Class ids are whole numbers from 1 to 65535."), code="range")
+        return number
+
+
+def class_id_field(label: Any) -> ClassIdField:
+    return ClassIdField(label=label)
 
 
 def check_brief(value: str) -> None:
-    size = brief_bytes(value)
-    if size > MAX_BRIEF_BYTES:
-        raise ValidationError(
-            _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed."),
-            params={"n": size},
-            code="too_long",
-        )
+    problem = brief_problem(value)
+    if problem is not None:
+        raise ValidationError(problem, code="brief")
 
 
 class LabelsForm(forms.Form):
@@ -286,13 +296,26 @@ class UploadForm(LabelsForm):
 
 
 class ImageEditForm(LabelsForm):
+    """Brief and labels of a stored image. The brief as it is (`kept_brief`) passes even where
+    the upload rules would refuse it, as one an API client stored may be (only spaces, say):
+    changing the tags never means retyping the brief."""
+
     brief = forms.CharField(
         label=_("Brief"),
         max_length=MAX_BRIEF_BYTES,
-        validators=[check_brief],
         error_messages={"required": _("A brief is required.")},
         strip=False,
     )
+
+    def __init__(self, *args: Any, kept_brief: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept_brief = kept_brief
+
+    def clean_brief(self) -> str:
+        brief: str = self.cleaned_data["brief"]
+        if brief != self.kept_brief:
+            check_brief(brief)
+        return brief
 
 
 class ListingForm(LabelsForm):

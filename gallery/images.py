@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import struct
 import uuid
 from dataclasses import dataclass
 
@@ -19,10 +20,16 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from wire.baidu import MAX_IMAGE_BYTES, MAX_SIDE, PIXEL_LIMITS
 
-FORMATS = ("JPEG", "PNG", "BMP")
-# Refuse anything whose header claims more pixels than the largest legal image before decoding
-# it: a decompression bomb costs memory the moment it is decoded.
-MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# The accepted formats, recognised by their first bytes as the engine does (baidu-wire §5.1),
+# so that a file is accepted or refused alike here and there: a JPEG that carries a second
+# picture (MPO, as some cameras write) is a JPEG, and no other format's decoder sees pixels.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+)
+# Modes whose samples go past 255: PNG's 16-bit greyscale (older Pillow opened it as "I").
+_WIDE_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 # The one thumbnail spec: JPEG, at most this many pixels on the longest side.
 THUMBNAIL_SIDE = 320
 THUMBNAIL_QUALITY = 82
@@ -59,45 +66,69 @@ def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts
             216202,
             _("The file is %(size).1f MiB; the limit is 3 MiB.") % {"size": len(data) / 2**20},
         )
+    fmt = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+    if fmt is None:
+        raise _not_accepted(data)
     try:
-        with PILImage.open(io.BytesIO(data)) as probe:
-            fmt = probe.format or ""
+        with PILImage.open(io.BytesIO(data), formats=[fmt]) as probe:
             width, height = probe.size
-            if fmt not in FORMATS:
-                raise ImageInvalid(
-                    216201,
-                    _("%(format)s images are not accepted: use PNG, JPEG or BMP.")
-                    % {"format": fmt or _("This kind of")},
-                )
-            if width * height > MAX_PIXELS:
-                raise ImageInvalid(216202, _("The image is too large to decode safely."))
+            # The longest side is checked from the header, before the pixels are decompressed
+            # (a decompression bomb costs memory the moment it is decoded); the service's
+            # other limits after, in the engine's order, so both give the same code.
+            _check_longest_side(width, height)
             probe.load()
             _check_dimensions(width, height, service)
             small = _thumbnail(probe) if thumbnail else None
     except ImageInvalid:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        PILImage.DecompressionBombError,
-    ):
+    except PILImage.DecompressionBombError:
+        # Pillow refuses the header before we see its size: far beyond any service's limit.
         raise ImageInvalid(
-            216201, _("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
+            216202,
+            _(
+                "The image claims more pixels than any service accepts; the longest side may "
+                "be at most %(max)d px."
+            )
+            % {"max": MAX_SIDE},
         ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError):
+        raise ImageInvalid(216201, _damaged()) from None
     return ImageFacts(fmt, width, height, len(data), hashlib.sha256(data).hexdigest(), small)
 
 
-def _check_dimensions(width: int, height: int, service: str) -> None:
-    min_side, max_ratio = PIXEL_LIMITS[service]
-    short, long = sorted((width, height))
-    if long > MAX_SIDE:
+def _damaged() -> str:
+    return _("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
+
+
+def _not_accepted(data: bytes) -> ImageInvalid:
+    """216201 for a file that is not PNG, JPEG or BMP, naming its format where Pillow knows it."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as other:
+            name = other.format or ""
+    except Exception:  # the header parser of a format we refuse anyway: any failure is "unknown"
+        name = ""
+    if not name and b"<svg" in data[:4096].lower():
+        name = "SVG"  # text, unknown to Pillow, and what people most often drop by mistake
+    if not name:
+        return ImageInvalid(216201, _damaged())
+    return ImageInvalid(
+        216201, _("%(format)s images are not accepted: use PNG, JPEG or BMP.") % {"format": name}
+    )
+
+
+def _check_longest_side(width: int, height: int) -> None:
+    if max(width, height) > MAX_SIDE:
         raise ImageInvalid(
             216202,
             _("The image is %(w)d×%(h)d px; the longest side may be at most %(max)d px.")
             % {"w": width, "h": height, "max": MAX_SIDE},
         )
+
+
+def _check_dimensions(width: int, height: int, service: str) -> None:
+    min_side, max_ratio = PIXEL_LIMITS[service]
+    short, long = sorted((width, height))
+    _check_longest_side(width, height)
     if short < min_side:
         raise ImageInvalid(
             216202,
@@ -114,7 +145,7 @@ def _check_dimensions(width: int, height: int, service: str) -> None:
 
 def _thumbnail(source: PILImage.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A JPEG no larger than `side` on its longest edge, EXIF orientation applied."""
-    picture = ImageOps.exif_transpose(source)
+    picture = _eight_bit(ImageOps.exif_transpose(source))
     picture.thumbnail((side, side), PILImage.Resampling.LANCZOS)
     if picture.mode not in ("RGB", "L"):
         background = PILImage.new("RGB", picture.size, (255, 255, 255))
@@ -124,6 +155,14 @@ def _thumbnail(source: PILImage.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
     return out.getvalue()
+
+
+def _eight_bit(picture: PILImage.Image) -> PILImage.Image:
+    """16-bit greyscale scaled to 8 bits: Pillow's own conversion clips at 255 (a white
+    thumbnail), and its resampling cannot shrink such an image by much at all."""
+    if picture.mode not in _WIDE_GREY:
+        return picture
+    return picture.convert("I").point(lambda v: v / 256).convert("L")
 
 
 def thumbnail_name() -> str:

@@ -16,29 +16,63 @@ from django.utils.translation import gettext as _
 from gallery.models import TAG_MAX, TAG_MIN, Image, Library
 from wire.baidu import MAX_BRIEF_BYTES
 
+# Django decodes form fields and file names that are not UTF-8 with errors="replace": this
+# character is all that is left of such bytes by the time a view sees them.
+REPLACEMENT = "\ufffd"
+# More digits than any label has even with leading zeros; int() of thousands of digits is slow
+# (and refused by Python itself past 4300).
+_MAX_DIGITS = 16
+
 
 def brief_bytes(brief: str) -> int:
     return len(brief.encode())
 
 
 def brief_from_filename(name: str) -> str:
-    """The file name cut at a character boundary to fit the 256-byte brief."""
-    cut = name.encode()[:MAX_BRIEF_BYTES].decode(errors="ignore")
+    """The file name, less what could not be read, cut at a character boundary to fit the
+    256-byte brief. A file name is only a default, so it never makes an upload fail."""
+    readable = "".join(ch for ch in name if ch != REPLACEMENT and ch.isprintable())
+    cut = readable.encode()[:MAX_BRIEF_BYTES].decode(errors="ignore")
     return cut.strip() or "image"
 
 
-def clean_brief(brief: str) -> str:
-    if not brief:
-        raise ValidationError({"brief": _("A brief is required.")})
+def brief_problem(brief: str) -> str | None:
+    """Why a brief a user gave cannot be pushed, in words; None when it can.
+
+    The wire takes a brief of spaces (baidu-wire §5.5), but nobody can find an image by it: it
+    is as good as none. Text that arrived as bytes that were not UTF-8 is refused rather than
+    stored with the replacement characters Django put in (the wire refuses it too, 216100).
+    """
+    if not brief.strip():
+        return _("A brief is required.")
     size = brief_bytes(brief)
     if size > MAX_BRIEF_BYTES:
-        raise ValidationError(
-            {
-                "brief": _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.")
-                % {"n": size}
-            }
-        )
+        return _("The brief is %(n)d bytes in UTF-8; at most 256 are allowed.") % {"n": size}
+    if REPLACEMENT in brief:
+        return _("The brief was not sent as UTF-8 text: some of it could not be read.")
+    return None
+
+
+def clean_brief(brief: str) -> str:
+    problem = brief_problem(brief)
+    if problem is not None:
+        raise ValidationError({"brief": problem})
     return brief
+
+
+def label_number(text: str) -> int | None:
+    """A tag or class id as typed, or None if it is not one.
+
+    Decimal digits of any script are the number they spell: the full-width digits of a CJK
+    keyboard (U+FF11 U+FF12) are 12, and what goes on the wire is always plain ASCII decimal.
+    Nothing else is a number here: no sign, exponent, base prefix, decimal point, digit
+    separator or superscript.
+    """
+    text = text.strip()
+    if not text.isdecimal() or len(text) > _MAX_DIGITS:
+        return None
+    number = int(text)
+    return number if TAG_MIN <= number <= TAG_MAX else None
 
 
 def clean_tags(tags: Sequence[int] | None, field: str = "tags") -> list[int]:

@@ -1,5 +1,6 @@
 """Decoding uploaded bytes to RGB: PNG, JPEG and BMP by content, EXIF orientation applied,
-decompression bombs refused before they are decompressed (baidu-wire §5.1)."""
+16-bit samples scaled to 8, decompression bombs refused before they are decompressed
+(baidu-wire §5.1)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,6 @@ FORMAT_ERROR = 216201
 SIZE_ERROR = 216202
 CANNOT_HANDLE = 216203
 
-# Largest legitimate image: every service caps the longest side (baidu-wire §5.3), so anything
-# with more pixels than MAX_SIDE x MAX_SIDE is refused before it is decompressed.
-MAX_PIXELS = MAX_SIDE * MAX_SIDE
-
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
@@ -57,15 +54,16 @@ def decode(data: bytes) -> Decoded:
     """Decode PNG / JPEG / BMP bytes to RGB with EXIF orientation applied.
 
     Raises ImageRejected(216201) for other formats and undecodable or truncated files, and
-    ImageRejected(216202) for images over MAX_PIXELS (checked from the header, before the
-    pixels are decompressed).
+    ImageRejected(216202) for a side over MAX_SIDE, the limit of every service (baidu-wire
+    §5.3), checked from the header before the pixels are decompressed; the console checks in
+    the same order, so a file that is both damaged and too large gets the same code from both.
     """
     fmt = sniff_format(data)
     if fmt is None:
         raise ImageRejected(FORMAT_ERROR)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as im:
-            if im.width * im.height > MAX_PIXELS or im.width <= 0 or im.height <= 0:
+            if max(im.width, im.height) > MAX_SIDE or im.width <= 0 or im.height <= 0:
                 raise ImageRejected(SIZE_ERROR)
             im.load()  # raises on truncated data (LOAD_TRUNCATED_IMAGES stays False)
             rgb = _to_rgb(ImageOps.exif_transpose(im))
@@ -78,7 +76,16 @@ def decode(data: bytes) -> Decoded:
     return Decoded(format=fmt, width=rgb.shape[1], height=rgb.shape[0], rgb=rgb)
 
 
+# Modes whose samples go past 255: PNG's 16-bit greyscale (older Pillow opened it as "I").
+_WIDE_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
 def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in _WIDE_GREY:
+        # Pillow's own conversion clips at 255, which turns a 16-bit picture almost white (and
+        # then flat, 216203); the top byte of each sample is the picture as a viewer shows it.
+        wide = np.clip(np.asarray(im, dtype=np.int64), 0, 0xFFFF) >> 8
+        im = Image.fromarray(wide.astype(np.uint8))
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         # Composite transparency on white, the way viewers show it; converting straight to
         # RGB would expose whatever colour the transparent pixels happen to store.

@@ -24,8 +24,13 @@ from gallery.services.sync import image_add_task, image_update_task, images_dele
 def image_update(
     *, actor: Actor, image: Image, brief: str | None = None, labels: Labels | None = None
 ) -> Image:
-    """Change brief and labels. Rows the backend holds change once the backend accepts it."""
-    brief = clean_brief(brief) if brief is not None else None
+    """Change brief and labels. Rows the backend holds change once the backend accepts it.
+
+    The brief is checked only when it changes: one an API client stored may break the rules
+    for typed briefs (only spaces, say) and still be kept while the labels change.
+    """
+    if brief is not None and brief != image.brief:
+        clean_brief(brief)
     labels = labels.clean(image.library) if labels is not None else None
     with transaction.atomic():
         row = Image.objects.select_for_update().select_related("library").get(pk=image.pk)

@@ -80,7 +80,8 @@ def image_upload(
 ) -> Image:
     """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`)."""
     facts = images.inspect(data, library.service, thumbnail=True)
-    brief = clean_brief(brief or brief_from_filename(filename))
+    # A brief of spaces is none, as the upload form (which strips) sees it too.
+    brief = clean_brief(brief if brief and brief.strip() else brief_from_filename(filename))
     labels = labels.clean(library)
     existing = library.images.live().filter(sha256=facts.sha256).first()
     if existing is not None:
@@ -143,8 +144,7 @@ def batch_create(
     """Start an upload batch. Files are then posted into it (`batch_add_file`) while
     `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing."""
     labels = labels.clean(library)
-    if brief:
-        clean_brief(brief)
+    brief = clean_brief(brief) if brief.strip() else ""
     urls = [u.strip() for u in urls if u.strip()]
     with transaction.atomic():
         batch = Batch.objects.create(
@@ -254,6 +254,8 @@ def batch_fetch_run(*, batch_id: int) -> None:
     batch_settle(batch_id=batch_id)
 
 
-@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.batch_fetch")
+@shared_task(
+    base=ConsoleTask, bind=True, name="gallery.tasks.batch_fetch", holds=Batch, exclusive=True
+)
 def batch_fetch_task(self: ConsoleTask, batch_id: int) -> None:
     self.run_retrying(lambda: batch_fetch_run(batch_id=batch_id), job_give_up(batch_id))

@@ -64,7 +64,8 @@ def image_detail(request: AuthedRequest, image_id: int) -> HttpResponse:
 @require_POST
 def image_edit(request: AuthedRequest, image_id: int) -> HttpResponse:
     image, role = get_image(request.user, image_id, Role.EDITOR)
-    form = ImageEditForm(request.POST, library=image.library)
+    kept = (image.pending_update or {}).get("brief", image.brief)
+    form = ImageEditForm(request.POST, library=image.library, kept_brief=kept)
     if form.is_valid():
         try:
             images.image_update(
