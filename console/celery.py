@@ -13,4 +13,5 @@ app.conf.imports = (
     "gallery.services.jobs",
     "gallery.services.sweep",
     "gallery.services.mirror",
+    "gallery.services.orphans",
 )

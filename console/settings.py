@@ -7,6 +7,8 @@ the README list every variable.
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from console import env
+from console.csp import content_security_policy, s3_origins
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = env.directory("TUKU_DATA_DIR", BASE_DIR / "data")
+# The data directory holds the database (password hashes, sessions), the keys and the originals,
+# and libraries create files there with their own modes (SQLite and its WAL, kombu's message
+# files, the beat schedule). A umask is the one rule they all obey. It is set here because every
+# process of ours loads these settings before it writes anything: manage.py, the gunicorn worker
+# (console.wsgi) and Celery (console.celery reads its configuration from here), each after any
+# umask its server set while daemonizing.
+os.umask(0o077)
+DATA_DIR = env.directory("TUKU_DATA_DIR", BASE_DIR / "data", private=True)
 
 SECRET_KEY = env.secret("DJANGO_SECRET_KEY", DATA_DIR / "secret_key", env.token_urlsafe)
 # Fernet keys for secrets at rest (Secret Keys). Comma-separated: the first encrypts, all
@@ -66,6 +76,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "engine",
     "gallery",
 ]
@@ -74,6 +86,7 @@ MIDDLEWARE = [
     # First: wire paths answer JSON even when Django refuses a request early (a bad Host).
     "engine.middleware.WireJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the limits into its answer (console/logins.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -149,9 +164,10 @@ CELERY_BROKER_URL = env.url(
     REDIS_URL or "filesystem://",
     schemes=("redis", "rediss", "amqp", "pyamqp", "filesystem"),
 )
-# A task whose worker died unacknowledged is delivered again after this long (Redis broker). It
-# must exceed the longest retry countdown (gallery.services.task_base.MAX_BACKOFF): a waiting
-# retry is unacknowledged.
+# A task whose worker died unacknowledged is delivered again after this long (Redis broker): a
+# fallback, as the sweeper queues a dead worker's rows again once their lease runs out. It must
+# exceed the longest retry countdown (gallery.services.task_base.MAX_BACKOFF): a waiting retry
+# is unacknowledged, and a redelivered one would run beside the original.
 VISIBILITY_TIMEOUT = env.integer("TUKU_TASK_VISIBILITY_TIMEOUT", 600, minimum=5)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
@@ -178,13 +194,23 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # A web request must not hang on a broker outage: publish fails fast, the row stays pending
 # and the sweeper dispatches it again once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-SWEEP_INTERVAL_SECONDS = env.integer("TUKU_SWEEP_SECONDS", 60, minimum=1)
-# A row that has been pending or in flight this long without progress is dispatched again.
+# The sweeper (gallery/services/sweep.py) runs this often: it bounds how soon the rows of a dead
+# worker, of a broker outage or of a wait for the backend are queued again.
+SWEEP_INTERVAL_SECONDS = env.integer("TUKU_SWEEP_SECONDS", 15, minimum=1)
+# A row queued this long ago that no task has taken is queued again (its message may be lost).
 STALE_AFTER_SECONDS = env.integer("TUKU_STALE_SECONDS", 300, minimum=1)
+# Files no row names (a process killed between storing a file and committing its row) are
+# removed once this old, by a sweep this often (gallery/services/orphans.py).
+ORPHAN_AGE_SECONDS = env.integer("TUKU_ORPHAN_AGE_SECONDS", 3600, minimum=60)
+ORPHAN_SWEEP_SECONDS = env.integer("TUKU_ORPHAN_SWEEP_SECONDS", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-images": {
         "task": "gallery.tasks.images_sweep",
         "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
+    "sweep-orphan-files": {
+        "task": "gallery.tasks.orphan_files_sweep",
+        "schedule": float(ORPHAN_SWEEP_SECONDS),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -225,10 +251,22 @@ STORAGES = {
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
+# --- Content-Security-Policy (console/csp.py) ---------------------------------------------------
+# Images in S3 reach the page through a redirect to a presigned URL, checked against img-src.
+_image_origins: list[str] = []
+if STORAGE_BACKEND == "s3":
+    _image_origins = s3_origins(
+        AWS_STORAGE_BUCKET_NAME, _s3_options["region_name"] or "", _s3_options["endpoint_url"] or ""
+    )
+CONTENT_SECURITY_POLICY = content_security_policy(_image_origins)
+
 # --- Uploads and the wire ----------------------------------------------------------------------
 # A legal 4 MiB base64 image grows to about three times that once URL-encoded (baidu-wire §13).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# Django's default chmods every stored file to 0644 whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 APPEND_SLASH = True  # the wire views are registered without slashes and never redirect
 
@@ -256,8 +294,28 @@ BACKEND_TIMEOUT = (
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery:home"
 LOGOUT_REDIRECT_URL = "login"
+# Failed logins (console/logins.py): per user name from one address, per user name from any
+# address, per address for any name; each counter expires this long after its last failure.
 LOGIN_ATTEMPTS = env.integer("TUKU_LOGIN_ATTEMPTS", 5, minimum=1)
+LOGIN_USER_ATTEMPTS = env.integer("TUKU_LOGIN_USER_ATTEMPTS", 10, minimum=1)
+LOGIN_ADDRESS_ATTEMPTS = env.integer("TUKU_LOGIN_ADDRESS_ATTEMPTS", 100, minimum=1)
 LOGIN_WINDOW_SECONDS = env.integer("TUKU_LOGIN_WINDOW_SECONDS", 300, minimum=1)
+# How many reverse proxies in front of Tuku append to X-Forwarded-For: the client address for
+# the login limits is the one the outermost of them saw. 0: the connection's own address.
+TRUSTED_PROXIES = env.integer("TUKU_TRUSTED_PROXIES", 0, minimum=0)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses before a password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "console.logins.LoginLimits"
+AXES_CACHE = "default"
+# One counter per entry, in the order of console.logins.limits().
+AXES_LOCKOUT_PARAMETERS: list[Any] = [["ip_address", "username"], "username", "ip_address"]
+AXES_FAILURE_LIMIT = "console.logins.failure_ceiling"
+AXES_USERNAME_CALLABLE = "console.logins.attempt_username"
+AXES_LOCKOUT_CALLABLE = "console.logins.locked_out"
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_WINDOW_SECONDS)
+AXES_CLIENT_IP_CALLABLE = "console.logins.client_address"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

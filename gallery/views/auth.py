@@ -1,54 +1,58 @@
-"""Logging in, with a limit on failed attempts per address and per user name."""
+"""Logging in and changing the password, both under the failed-login limits of
+console/logins.py: a refused attempt says why beside the form and answers 429."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from django.conf import settings
+from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext as _
+
+from console.logins import locked_message
 
 
-def _attempt_keys(request: HttpRequest, username: str) -> list[str]:
-    address = request.META.get("REMOTE_ADDR", "")
-    user_hash = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:16]
-    return [f"login-fail:ip:{address}", f"login-fail:user:{user_hash}"]
+def _refused(request: HttpRequest) -> bool:
+    return bool(getattr(request, "axes_locked_out", False))
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, refusing further attempts once an address or a name failed too often."""
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        if not _refused(self.request):
+            return super().form_invalid(form)
+        form.errors.clear()
+        form.add_error(None, locked_message())
+        return self.render_to_response(self.get_context_data(form=form), status=429)
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        keys = _attempt_keys(request, request.POST.get("username", ""))
-        if any(_failures(key) >= settings.LOGIN_ATTEMPTS for key in keys):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None,
-                _("Too many failed attempts. Wait %(m)d minutes and try again.")
-                % {"m": max(1, settings.LOGIN_WINDOW_SECONDS // 60)},
+
+class LimitedPasswordChangeForm(PasswordChangeForm):
+    """The old password is checked by `authenticate`, so that a wrong one counts as a failed
+    login and a stolen session cannot guess it without limit."""
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old = self.cleaned_data["old_password"]
+        found = authenticate(self.request, username=self.user.get_username(), password=old)
+        if _refused(self.request):
+            raise forms.ValidationError(locked_message(), code="locked")
+        if found is None or found.pk != self.user.pk:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
             )
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 200:  # the form came back: the credentials were wrong
-            for key in keys:
-                _fail(key)
-        return response
+        return str(old)
 
 
-def _failures(key: str) -> int:
-    try:
-        return int(cache.get(key, 0))
-    except Exception:
-        return 0  # a cache outage must not lock everybody out
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = LimitedPasswordChangeForm
 
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
-def _fail(key: str) -> None:
-    try:
-        if not cache.add(key, 1, settings.LOGIN_WINDOW_SECONDS):
-            cache.incr(key)
-    except Exception:  # noqa: S110 - the limiter is best effort when its cache is down
-        pass
+    def form_invalid(self, form: Any) -> HttpResponse:
+        status = 429 if _refused(self.request) else 200
+        return self.render_to_response(self.get_context_data(form=form), status=status)
