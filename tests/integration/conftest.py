@@ -7,6 +7,7 @@ The test process and every child share the test database, the data directory and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -149,7 +150,7 @@ class Workers:
         self.logs = logs
         self.running: list[Process] = []
 
-    def start(self, *, beat: bool = False, **env: str) -> Process:
+    def start(self, *, beat: bool = False, concurrency: int = 1, **env: str) -> Process:
         name = f"worker{len(self.running)}"
         argv = [
             sys.executable,
@@ -159,7 +160,7 @@ class Workers:
             "console",
             "worker",
             "--concurrency",
-            "1",
+            str(concurrency),
             "--loglevel",
             "INFO",
             "--hostname",
@@ -179,6 +180,68 @@ class Workers:
     def stop_all(self) -> None:
         for process in self.running:
             process.stop()
+
+
+class WebServer:
+    """A gunicorn of a test's own (console and engine) on a fixed port, which the test may
+    SIGKILL and start again: the web server that serves uploads, or a backend that goes away."""
+
+    def __init__(self, logs: Path, name: str, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logs, self.name, self.env = logs, name, django_env(**env)
+        self.process: Process | None = None
+        self.starts = 0
+
+    def up(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/oauth/2.0/token", timeout=1).status_code > 0
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout: float = 90) -> WebServer:
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "console.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--control-socket",
+            str(self.logs / f"{self.name}-{self.starts}.ctl"),
+        ]
+        self.starts += 1
+        self.process = Process(self.name, argv, self.env, self.logs / f"{self.name}.log").start()
+        wait_for(self.up, timeout, f"{self.name} to start:\n" + self.process.output()[-3000:])
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL to the master and its workers at once: requests in flight are cut off."""
+        if self.process is not None:
+            self.process.kill(signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@pytest.fixture
+def web_servers(web: str, logs: Path) -> Iterator[Callable[..., WebServer]]:
+    """Start gunicorns of the test's own: `web_servers(name, **env)`; all stopped after."""
+    started: list[WebServer] = []
+
+    def make(name: str, **env: str) -> WebServer:
+        server = WebServer(logs, name, **env).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
@@ -253,3 +316,29 @@ def s3_server(logs: Path) -> Iterator[str]:
     wait_for(up, 30, "moto_server:\n" + server.output())
     yield url
     server.stop()
+
+
+# Figures the fault tests measure (tests/integration/test_faults.py): shown at the end of the
+# run whether or not pytest captures output, and appended as JSON lines to the file
+# TUKU_FAULTS_REPORT names, if any (bench/faults.py reads them).
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[..., None]:
+    def write(**figures: object) -> None:
+        line = ", ".join(f"{key}={value}" for key, value in figures.items())
+        FIGURES.append(f"{request.node.name}: {line}")
+        target = os.environ.get("TUKU_FAULTS_REPORT")
+        if target:
+            with open(target, "a") as out:
+                out.write(json.dumps({"test": request.node.name, **figures}, default=str) + "\n")
+
+    return write
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("fault figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
