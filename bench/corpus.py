@@ -253,6 +253,9 @@ def ensure(*, install: bool = False, minimal: bool = False) -> None:
     elif missing:
         debs = CACHE / "debs"
         debs.mkdir(parents=True, exist_ok=True)
+        # Each package is extracted beside its final place and renamed into it, so that a run
+        # cut short leaves no half-extracted package that _roots() would take for a whole one.
+        (CACHE / "x").mkdir(exist_ok=True)
         subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
         for p in missing:
             deb = next(debs.glob(f"{p}_*.deb"))
