@@ -313,6 +313,8 @@ class LibraryIndex:
         eligible = state.alive[:n].copy()
         if flt != Filter():
             eligible &= matches(state.labels[:n], flt)
+        if flt.entries is not None:
+            eligible &= np.isin(state.ids[:n], np.fromiter(flt.entries, np.int64))
         slots = np.flatnonzero(eligible)
         if not len(slots):
             return []

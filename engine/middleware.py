@@ -12,6 +12,10 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from engine.aliyun.errors import AliyunError
+from engine.aliyun.middleware import is_aliyun_call
+from engine.aliyun.views import error_response as aliyun_error
+from engine.aliyun.views import new_request_id
 from engine.errors import WireError
 from engine.http import error_response, new_log_id, oauth_error
 from wire.baidu import API_ROOT, OAUTH_ROOT
@@ -26,7 +30,8 @@ class WireJsonMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         path = request.path_info
-        if not path.startswith((API_ROOT, OAUTH_ROOT)):
+        aliyun = is_aliyun_call(request)
+        if not aliyun and not path.startswith((API_ROOT, OAUTH_ROOT)):
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -36,6 +41,9 @@ class WireJsonMiddleware:
             path,
             response.status_code,
         )
+        if aliyun:
+            code = "BadRequest" if 400 <= response.status_code < 500 else "UnknownException"
+            return aliyun_error(new_request_id(), AliyunError(code))
         if path.startswith(OAUTH_ROOT):
             return oauth_error(
                 "invalid_request", f"HTTP {response.status_code}", max(400, response.status_code)

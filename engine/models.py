@@ -49,9 +49,15 @@ class EngineToken(models.Model):
 
 
 class EngineLibrary(models.Model):
-    """One library per (application, service). `seq` is the last change-log number."""
+    """One library per (application, service). `seq` is the last change-log number.
 
-    app = models.ForeignKey(EngineApp, on_delete=models.CASCADE, related_name="libraries")
+    An Alibaba instance's library (AliyunInstance) has no application: the Baidu wire looks
+    libraries up by (application, service) and must never find one (aliyun-wire §4.1).
+    """
+
+    app = models.ForeignKey(
+        EngineApp, on_delete=models.CASCADE, related_name="libraries", null=True, blank=True
+    )
     service = models.CharField(max_length=16, choices=SERVICE_CHOICES)
     capacity = models.PositiveIntegerField(default=DEFAULT_CAPACITY)
     entry_count = models.PositiveIntegerField(default=0)
@@ -67,7 +73,8 @@ class EngineLibrary(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.app.app_id}/{self.service}"
+        owner = self.app.app_id if self.app is not None else "aliyun"
+        return f"{owner}/{self.service}"
 
 
 class EngineEntry(models.Model):
@@ -139,3 +146,65 @@ class EngineChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.library_id}#{self.seq} {self.get_op_display()} {self.entry_id}"
+
+
+class AliyunInstance(models.Model):
+    """An Alibaba Image Search instance (aliyun-wire §4.1), addressed by its name.
+
+    `owner` is the AccessKey pair that may call it: an EngineApp, whose API Key and Secret Key
+    are the AccessKey ID and Secret. Capacity and images live in its own `library`.
+    """
+
+    owner = models.ForeignKey(EngineApp, on_delete=models.CASCADE, related_name="aliyun_instances")
+    name = models.CharField(max_length=20)
+    service_type = models.PositiveSmallIntegerField()
+    qps = models.PositiveSmallIntegerField(default=10)
+    library = models.OneToOneField(
+        EngineLibrary, on_delete=models.PROTECT, related_name="aliyun_instance"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="engine_aliyun_owner_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AliyunImage(models.Model):
+    """What Alibaba's wire keeps per picture beside the entry's vectors (aliyun-wire §4.2).
+
+    An empty string is an absent attribute: the wire cannot send an empty value either.
+    """
+
+    instance = models.ForeignKey(AliyunInstance, on_delete=models.CASCADE, related_name="images")
+    entry = models.OneToOneField(EngineEntry, on_delete=models.CASCADE, related_name="aliyun_image")
+    product_id = models.CharField(max_length=256)
+    pic_name = models.CharField(max_length=256)
+    category_id = models.IntegerField()
+    int_attr = models.IntegerField(null=True, blank=True)
+    int_attr2 = models.IntegerField(null=True, blank=True)
+    int_attr3 = models.IntegerField(null=True, blank=True)
+    int_attr4 = models.IntegerField(null=True, blank=True)
+    str_attr = models.CharField(max_length=128, blank=True)
+    str_attr2 = models.CharField(max_length=128, blank=True)
+    str_attr3 = models.CharField(max_length=128, blank=True)
+    str_attr4 = models.CharField(max_length=128, blank=True)
+    custom_content = models.TextField(blank=True)
+    region = models.CharField(max_length=64, blank=True)
+    # Indexed here, not on the entry: a search looks up identical bytes in one instance.
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "product_id", "pic_name"], name="engine_aliyun_image_identity"
+            ),
+        ]
+        indexes = [models.Index(fields=["instance", "sha256"], name="engine_aliyun_image_sha256")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}/{self.pic_name}"

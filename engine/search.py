@@ -61,7 +61,7 @@ def library_search(
     if exact is not None:
         entry_id, tag1, tag2, class_id1, class_id2 = exact
         tags = tuple(t for t in (tag1, tag2) if t is not None)
-        if flt.admits(tags, class_id1, class_id2):
+        if flt.admits(tags, class_id1, class_id2, entry_id):
             exact_id = entry_id
 
     scores: dict[int, float]

@@ -15,7 +15,13 @@ from django.db import IntegrityError, transaction
 
 from engine import index, store
 from engine.errors import EngineInvalidError
-from engine.models import DEFAULT_CAPACITY, DEFAULT_QPS, EngineApp, EngineLibrary
+from engine.models import (
+    DEFAULT_CAPACITY,
+    DEFAULT_QPS,
+    AliyunInstance,
+    EngineApp,
+    EngineLibrary,
+)
 from engine.selectors import LibraryStats, get_app, get_library
 from wire.baidu import SERVICES
 
@@ -116,7 +122,16 @@ def engine_app_delete(*, app_id: str) -> None:
     app = get_app(app_id)
     for library_id in list(app.libraries.values_list("id", flat=True)):
         _library_drop(library_id)
+    for instance in list(app.aliyun_instances.all()):
+        aliyun_instance_drop(instance)
     app.delete()
+
+
+def aliyun_instance_drop(instance: AliyunInstance) -> None:
+    """Delete an Alibaba instance with its pictures and library (aliyun-wire §4.1)."""
+    library_id = instance.library_id
+    instance.delete()  # first: its row and its pictures' rows point at the library
+    _library_drop(library_id)
 
 
 def engine_library_create(

@@ -35,9 +35,20 @@ class Filter:
     tag_logic: int = 0  # 0 = AND, 1 = OR
     class_id1: int | None = None
     class_id2: int | None = None
+    # Only these entries, when set: a condition on fields an index does not hold (the Alibaba
+    # wire's attribute filters, aliyun-wire §5.3), evaluated by the store beforehand.
+    entries: frozenset[int] | None = None
 
-    def admits(self, tags: tuple[int, ...], class_id1: int | None, class_id2: int | None) -> bool:
+    def admits(
+        self,
+        tags: tuple[int, ...],
+        class_id1: int | None,
+        class_id2: int | None,
+        entry_id: int | None = None,
+    ) -> bool:
         """Whether one entry with these labels passes (an index evaluates it in bulk)."""
+        if self.entries is not None and entry_id not in self.entries:
+            return False
         if self.tags:
             hits = [tag in tags for tag in self.tags]
             if not (all(hits) if self.tag_logic == 0 else any(hits)):

@@ -42,6 +42,6 @@ class Command(BaseCommand):
             built.rebuild()
             built.save_snapshot()
             self.stdout.write(
-                f"{library.app.app_id}/{library.service}: {len(built)} entries at seq "
+                f"{library}: {len(built)} entries at seq "
                 f"{built.seq} in {time.monotonic() - started:.1f}s"
             )
