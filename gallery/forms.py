@@ -32,6 +32,9 @@ QPS_TIERS = [
     ("unlimited", _("Unlimited")),
 ]
 _TIER_QPS = {"paid": 10, "free": 2, "unlimited": 0}
+# A new application's tier when none is picked: Baidu's billing tiers mean nothing to the
+# built-in engine, whose limit is its CPU (gallery.backends: `default_qps`).
+DEFAULT_TIER = ("default", _("The backend's default (built-in: unlimited; Baidu: paid tier)"))
 _SEPARATORS = re.compile(r"[\s,，;]+")
 
 
@@ -153,6 +156,9 @@ class QpsTierForm(forms.Form):
 
 
 class ApplicationForm(QpsTierForm):
+    qps_tier = forms.ChoiceField(
+        label=_("QPS tier"), choices=[DEFAULT_TIER, *QPS_TIERS], initial=DEFAULT_TIER[0]
+    )
     name = forms.CharField(label=_("Name"), max_length=100)
     backend = forms.ChoiceField(
         label=_("Backend"),
@@ -187,6 +193,11 @@ class ApplicationForm(QpsTierForm):
         if not name:
             raise ValidationError(_("A name is required."))
         return name
+
+    @property
+    def qps_chosen(self) -> int | None:
+        """The limit picked, or None for the backend's default."""
+        return None if self.cleaned_data["qps_tier"] == DEFAULT_TIER[0] else self.qps
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -110,6 +110,8 @@ class BaiduBackend(Backend):
     issues_keys: ClassVar[bool] = False
     provisions_libraries: ClassVar[bool] = False
     default_base_url: ClassVar[str] = HOSTED_URL
+    # Baidu's paid tier: the hosted service answers 18 above what the application pays for.
+    default_qps: ClassVar[int] = 10
 
     def __init__(self, application: Application, *, interactive: bool = False) -> None:
         super().__init__(application, interactive=interactive)

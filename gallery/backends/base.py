@@ -93,6 +93,8 @@ class Backend(ABC):
     provisions_libraries: ClassVar[bool]
     # Where an application of this kind calls when the user gives no base URL.
     default_base_url: ClassVar[str]
+    # The QPS limit of a new application that names none (0: unlimited).
+    default_qps: ClassVar[int]
 
     def __init__(self, application: Application, *, interactive: bool = False) -> None:
         self.application = application

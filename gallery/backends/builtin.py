@@ -34,6 +34,10 @@ class BuiltinBackend(BaiduBackend):
     issues_keys: ClassVar[bool] = True
     provisions_libraries: ClassVar[bool] = True
     default_base_url: ClassVar[str] = ""  # follows settings.ENGINE_URL wherever it moves
+    # Unlimited: the engine is bounded by its own CPU, not by a bill, and a limit below that
+    # only leaves it idle (a console batch ran at the paid tier's 10 images/s; unlimited, 24 on
+    # the same 2 cores, bench/ingest.py). A tier can still be chosen, to try a client on it.
+    default_qps: ClassVar[int] = 0
 
     @property
     def _app_id(self) -> str:

@@ -33,13 +33,18 @@ def application_create(
     name: str,
     backend: str,
     services: Sequence[str],
-    qps: int = 10,
+    qps: int | None = None,
     base_url: str = "",
     app_id: str = "",
     api_key: str = "",
     secret_key: str = "",
 ) -> Application:
-    """Create an application; a backend that issues keys (the built-in engine) makes them."""
+    """Create an application; a backend that issues keys (the built-in engine) makes them.
+    `qps` None: the backend's default (Baidu's paid tier; unlimited for the built-in engine)."""
+    kind = backend_class(backend)
+    qps = kind.default_qps if qps is None else qps
+    if qps < 0:
+        raise ValidationError({"qps_custom": _("The QPS limit must be a positive number.")})
     application = Application(
         name=name.strip(),
         backend=backend,
@@ -49,7 +54,6 @@ def application_create(
     )
     if not application.name:
         raise ValidationError({"name": _("A name is required.")})
-    kind = backend_class(backend)
     if kind.issues_keys:
         with transaction.atomic():
             keys = kind.keys_issue(name=application.name, services=services, qps=qps)

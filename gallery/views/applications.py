@@ -59,7 +59,7 @@ def application_new(request: AuthedRequest) -> HttpResponse:
                 name=data["name"],
                 backend=data["backend"],
                 services=data["services"],
-                qps=form.qps,
+                qps=form.qps_chosen,
                 base_url=data.get("base_url") or "",
                 app_id=data.get("app_id", "").strip(),
                 api_key=data.get("api_key", "").strip(),

@@ -37,7 +37,9 @@ class Command(BaseCommand):
         create = sub.add_parser("create")
         create.add_argument("--name", required=True)
         create.add_argument("--services", required=True, type=_split, help="comma-separated")
-        create.add_argument("--qps", type=int, default=10, help="0 = unlimited (default 10)")
+        # Unlimited by default, as the console's built-in applications: the engine's own CPU is
+        # the limit; Baidu's tiers (10 paid, 2 free) can still be asked for.
+        create.add_argument("--qps", type=int, default=0, help="0 = unlimited (the default)")
         create.add_argument("--signing-only", action="store_true")
         sub.add_parser("list")
         update = sub.add_parser("update")

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from engine.models import EngineApp
+from gallery.models import Application
 from tests.unit.gallery.kit import builtin, login
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +39,21 @@ def test_a_builtin_application_edit_reaches_the_engine(client, personas):
     )
     engine = EngineApp.objects.get(app_id=app.app_id)
     assert engine.services == ["similar"] and engine.qps == 2
+
+
+def test_a_new_application_takes_its_backends_default_qps(client, personas, baidu):
+    # The built-in engine is limited by its CPU, not a bill: unlimited, there and in the engine.
+    # A hosted Baidu application keeps the paid tier, which the cloud enforces anyway.
+    login(client, personas, "owner")
+    url = reverse("gallery:application-new")
+    page = client.get(url).content.decode()
+    assert 'value="default" selected' in page
+    common = {"services": ["same_hq"], "qps_tier": "default"}
+    client.post(url, {"name": "Local", "backend": "builtin", **common})
+    local = Application.objects.get(name="Local")
+    assert local.qps == 0 and EngineApp.objects.get(app_id=local.app_id).qps == 0
+    keys = {"app_id": "123", "api_key": baidu.api_key, "secret_key": baidu.secret_key}
+    client.post(url, {"name": "Hosted", "backend": "baidu", **common, **keys})
+    assert Application.objects.get(name="Hosted").qps == 10
+    client.post(url, {"name": "Tier", "backend": "builtin", **common, "qps_tier": "free"})
+    assert EngineApp.objects.get(app_id=Application.objects.get(name="Tier").app_id).qps == 2
