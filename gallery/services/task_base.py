@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from celery import Task
+from celery import Task, signals
 from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -208,3 +208,21 @@ class Lease:
         finally:
             stop.set()
             thread.join()
+
+
+@signals.task_received.connect
+def lease_on_arrival(request: Any, **_: Any) -> None:
+    """Lease a task's rows as soon as a worker takes its message, before it starts.
+
+    The broker hides a taken message until its visibility timeout; a worker killed before it
+    started the task would leave the rows unleased and unnoticed until the sweeper's
+    STALE_AFTER_SECONDS. Leased on arrival, they are queued again once the lease runs out. A
+    retry waiting for its countdown already holds a longer lease (`Lease.extend`): left alone.
+    """
+    task = getattr(request, "task", None)
+    if not isinstance(task, ConsoleTask) or task.holds is None or request.eta:
+        return
+    try:
+        Lease(task._held(request.args or ()), request.id).take()
+    except Exception:  # the task takes its lease itself when it starts
+        log.warning("could not lease the rows of %s on arrival", request.id, exc_info=True)

@@ -40,9 +40,7 @@ def scale(name: str, ci: int) -> int:
 
 
 def statuses(library: Library) -> Counter[str]:
-    rows = (
-        Image.objects.filter(library=library).order_by().values("status").annotate(n=Count("pk"))
-    )
+    rows = Image.objects.filter(library=library).order_by().values("status").annotate(n=Count("pk"))
     return Counter({row["status"]: row["n"] for row in rows})
 
 
@@ -70,9 +68,9 @@ def assert_mirrored(library: Library, total: int) -> None:
     rows = Image.objects.filter(library=library)
     cont_signs = set(rows.values_list("cont_sign", flat=True))
     engine_signs = set(
-        EngineEntry.objects.filter(
-            library__app__app_id=library.application.app_id
-        ).values_list("cont_sign", flat=True)
+        EngineEntry.objects.filter(library__app__app_id=library.application.app_id).values_list(
+            "cont_sign", flat=True
+        )
     )
     assert rows.count() == total
     assert (entries, distinct) == (total, total)
@@ -85,7 +83,7 @@ def user(django_user_model):
 
 
 def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(workers, user, report):
-    total = scale("WORKER_UPLOADS", 200)
+    total = scale("WORKER_UPLOADS", 150)
     first = workers.start(beat=True, concurrency=2)
     library = builtin_library(user)
     kill_at = total // 3
@@ -98,9 +96,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(workers, user, r
             first.kill()  # the worker, its pool and its beat, mid-task
             killed = statuses(library)
     if killed is None:  # the uploads outran the worker: kill it once a third is indexed
-        wait_for(
-            lambda: statuses(library)[ImageStatus.INDEXED] >= kill_at, 600, "a third indexed"
-        )
+        wait_for(lambda: statuses(library)[ImageStatus.INDEXED] >= kill_at, 600, "a third indexed")
         first.kill()
         killed = statuses(library)
     workers.start(beat=True, concurrency=2)
@@ -108,9 +104,11 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(workers, user, r
     settled = settle(library, total, 300, "every upload to be indexed after the restart")
     assert_mirrored(library, total)
     entries, _distinct = engine_counts(library)
+    left = total - killed[ImageStatus.INDEXED]
     report(
         uploads=total,
         at_kill=dict(killed),
+        left_at_kill=left,
         indexed=statuses(library)[ImageStatus.INDEXED],
         lost=total - entries,
         duplicated=entries - _distinct,
@@ -147,7 +145,7 @@ print(f"slowest {slowest:.2f}", flush=True)
 def test_uploads_made_while_the_broker_is_down_are_indexed_once_it_is_back(
     workers, private_redis, user, report
 ):
-    total, outage = scale("BROKER_UPLOADS", 40), scale("BROKER_OUTAGE", 45)
+    total, outage = scale("BROKER_UPLOADS", 40), scale("BROKER_OUTAGE", 30)
     redis_url = private_redis(True)
     workers.start(beat=True, REDIS_URL=redis_url)
     library = builtin_library(user)
@@ -182,20 +180,16 @@ def test_uploads_made_while_the_broker_is_down_are_indexed_once_it_is_back(
     assert settled <= SETTLED_WITHIN
 
 
-def test_uploads_wait_for_a_backend_that_is_away_and_none_fails(
-    workers, web_servers, user, report
-):
+def test_uploads_wait_for_a_backend_that_is_away_and_none_fails(workers, web_servers, user, report):
     """The backend (the engine's own gunicorn) goes away; in CI the outage is shorter than the
     quick retries (task_base: 8, about 6 minutes); bench/faults.py runs 10 minutes, which
     takes the rows through the wait for the backend and the sweeper."""
-    total, outage = scale("BACKEND_UPLOADS", 30), scale("BACKEND_OUTAGE", 60)
+    total, outage = scale("BACKEND_UPLOADS", 30), scale("BACKEND_OUTAGE", 30)
     engine = web_servers("engine")
     workers.start(beat=True, TUKU_ENGINE_URL=engine.url)
     library = builtin_library(user)
     warmup = image_upload(actor=user, library=library, data=make_image(8999), filename="w.jpg")
-    wait_for(
-        lambda: Image.objects.get(pk=warmup.pk).status == ImageStatus.INDEXED, 120, "warm-up"
-    )
+    wait_for(lambda: Image.objects.get(pk=warmup.pk).status == ImageStatus.INDEXED, 120, "warm-up")
     engine.kill()
     down = time.monotonic()
     for seed in range(total):
@@ -244,10 +238,13 @@ def storage_files() -> set[str]:
 
 
 def orphans_and_half_rows(library: Library) -> tuple[set[str], list[int]]:
-    files = storage_files()
+    """The library's files that none of its rows names, and its rows that lack a file or are
+    in a state an upload cannot leave them in."""
+    mine = tuple(f"{root}/{library.pk}/" for root in ROOTS)
+    files = {name for name in storage_files() if name.startswith(mine)}
     named: set[str] = set()
     half: list[int] = []
-    for pk, original, thumbnail, status in Image.objects.values_list(
+    for pk, original, thumbnail, status in Image.objects.filter(library=library).values_list(
         "pk", "original", "thumbnail", "status"
     ):
         named.update(n for n in (original, thumbnail) if n)
@@ -291,7 +288,7 @@ def test_a_web_server_killed_during_uploads_leaves_no_orphans_and_no_half_rows(
                     answer = session.post(
                         url, files=files, cookies=cookies, headers=headers, timeout=30
                     )
-                except requests.ConnectionError as exc:
+                except requests.RequestException as exc:
                     if "refused" in str(exc):  # the server is down: wait for it
                         refused[0] += 1
                         time.sleep(0.2)
@@ -313,12 +310,20 @@ def test_a_web_server_killed_during_uploads_leaves_no_orphans_and_no_half_rows(
     for thread in clients:
         thread.join(60)
     rows = Image.objects.filter(library=library).count()
-    wait_for(
-        lambda: statuses(library)[ImageStatus.INDEXED] == rows,
-        300,
-        f"the uploads to be indexed (now {dict(statuses(library))})",
-        interval=0.5,
-    )
+    # The worker drains the queue. A row whose server died between its commit and the publish
+    # has no message: it stays pending until the sweeper's staleness rule (TUKU_STALE_SECONDS)
+    # queues it again, which only the full run (bench/faults.py) waits for.
+    last: list[Counter[str]] = []
+
+    def drained() -> bool:
+        last.append(statuses(library))
+        return len(last) > 6 and last[-1] == last[-7] and not last[-1][ImageStatus.INDEXING]
+
+    wait_for(drained, 180, "the queue to drain", interval=0.5)
+    unqueued = last[-1][ImageStatus.PENDING]
+    settled = None
+    if os.environ.get("TUKU_FAULTS_WEB_SETTLE"):
+        settled = settle(library, rows, 300 + 60, "the unqueued rows to be indexed")
     orphans, half = orphans_and_half_rows(library)
     removed = orphan_files_sweep(older_than=timedelta(0))
     orphans_after, half_after = orphans_and_half_rows(library)
@@ -328,6 +333,8 @@ def test_a_web_server_killed_during_uploads_leaves_no_orphans_and_no_half_rows(
         cut_off=cut[0],
         refused=refused[0],
         rows=rows,
+        left_unqueued=unqueued,
+        unqueued_settled_s=f"{settled:.1f}" if settled is not None else "not waited for",
         orphans_before_sweep=len(orphans),
         swept=removed,
         orphans_after_sweep=len(orphans_after),
@@ -335,6 +342,6 @@ def test_a_web_server_killed_during_uploads_leaves_no_orphans_and_no_half_rows(
     )
     assert answered["200"] > 0
     assert set(answered) == {"200"}
-    assert removed == len(orphans)
+    assert removed >= len(orphans)  # and the files earlier tests' flushed rows left
     assert orphans_after == set()
     assert half == half_after == []

@@ -52,3 +52,25 @@ def test_a_task_renews_its_lease_while_its_call_runs(library, personas, monkeypa
     with lease.kept():
         time.sleep(0.5)
     assert lease_of(image)[1] > taken_until + timedelta(seconds=0.3)
+
+
+@pytest.mark.django_db
+def test_a_message_leases_its_rows_when_a_worker_takes_it(
+    library, personas, django_capture_on_commit_callbacks
+):
+    from types import SimpleNamespace
+
+    from gallery.services.sync import image_add_task
+
+    with django_capture_on_commit_callbacks(execute=False):  # queued, not run
+        image = upload_image(library, personas)
+    arrived = SimpleNamespace(task=image_add_task, args=[image.pk], id="msg-1", eta=None)
+    task_base.lease_on_arrival(request=arrived)
+    owner, until = lease_of(image)
+    assert owner == "msg-1" and until > timezone.now() + timedelta(seconds=20)
+    # The task itself, started from that message, takes the lease over as the same owner.
+    assert Lease(Image.objects.filter(pk=image.pk), "msg-1").take()
+    # A retry waiting for its countdown keeps the longer lease it set before it was sent.
+    Image.objects.filter(pk=image.pk).update(lease_until=timezone.now() + timedelta(hours=1))
+    task_base.lease_on_arrival(request=SimpleNamespace(**{**vars(arrived), "eta": "later"}))
+    assert lease_of(image)[1] > timezone.now() + timedelta(minutes=50)
