@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from PIL import Image
 
 from engine import selectors, services
 from engine.errors import EngineInvalidError, EngineNotFoundError
@@ -93,34 +92,6 @@ def test_app_delete_removes_everything(app: App) -> None:
     assert not EngineApp.objects.exists()
     assert not EngineLibrary.objects.exists()
     assert not EngineEntry.objects.exists()
-
-
-def test_entries_listing_and_thumbnails(app: App) -> None:
-    signs = [
-        app.call(
-            "similar",
-            "add",
-            {"image": b64(picture(i, size=(800, 600))), "brief": f"b{i}", "tags": "3,4"},
-        )["cont_sign"]
-        for i in range(3)
-    ]
-    listed = selectors.engine_entries_list(app_id=app.app_id, service="similar", limit=2)
-    assert [e.cont_sign for e in listed] == signs[:2]
-    assert listed[0].tags == (3, 4) and listed[0].brief == "b0"
-    assert (listed[0].width, listed[0].height, listed[0].format) == (800, 600, "PNG")
-    rest = selectors.engine_entries_list(
-        app_id=app.app_id, service="similar", after_id=listed[-1].id
-    )
-    assert [e.cont_sign for e in rest] == signs[2:]
-    thumb = selectors.engine_entry_thumbnail(
-        app_id=app.app_id, service="similar", cont_sign=signs[0]
-    )
-    assert thumb is not None
-    image = Image.open(io.BytesIO(thumb))
-    assert image.format == "JPEG" and max(image.size) <= 320
-    assert selectors.engine_entry_get(app_id=app.app_id, service="similar", cont_sign="1,1") is None
-    entry = selectors.engine_entry_get(app_id=app.app_id, service="similar", cont_sign=signs[1])
-    assert entry is not None and entry.brief == "b1"
 
 
 def test_management_commands() -> None:
