@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import cache
 from typing import Any
 
 import requests
@@ -29,8 +30,9 @@ def _checked(conn: Any, sock: socket.socket, allowed: Policy) -> socket.socket:
     return sock
 
 
-def vetted_session(allowed: Policy) -> requests.Session:
-    """A session whose direct connections go only to addresses `allowed` accepts."""
+@cache
+def _adapter_class(allowed: Policy) -> type[HTTPAdapter]:
+    """One adapter class per policy, made once: its pools make checked connections."""
 
     class Checked(HTTPConnection):
         def _new_conn(self) -> socket.socket:
@@ -51,8 +53,13 @@ def vetted_session(allowed: Policy) -> requests.Session:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
 
+    return Adapter
+
+
+def vetted_session(allowed: Policy) -> requests.Session:
+    """A session whose direct connections go only to addresses `allowed` accepts."""
     session = requests.Session()
-    adapter = Adapter()
+    adapter = _adapter_class(allowed)()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
