@@ -14,7 +14,7 @@ from gallery.services.jobs import library_clear
 from gallery.services.sweep import images_sweep, images_sweep_task
 from gallery.services.sync import image_add_task
 from gallery.services.task_base import MAX_RETRIES
-from gallery.services.uploads import batch_create
+from gallery.services.uploads import batch_create, batch_fetch_task
 from tests.unit.gallery.kit import upload_committed, upload_image
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +168,16 @@ def test_the_sweeper_resumes_lost_jobs_and_closes_batches_whose_page_went_away(
     gone.refresh_from_db()
     assert lost.cursor == 1 and lost.images.count() == 1
     assert gone.status == Batch.Status.DONE and not gone.feeding
+
+
+def test_a_url_download_job_another_live_task_holds_is_not_run_twice(
+    personas, library, web, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # queued, not yet run
+        batch = batch_create(actor=personas["editor"], library=library, urls=[f"{web}/cat.jpg"])
+    Batch.objects.filter(pk=batch.pk).update(
+        lease_owner="task-1", lease_until=timezone.now() + timedelta(seconds=20)
+    )
+    batch_fetch_task.delay(batch.pk)  # a second message for the same job
+    batch.refresh_from_db()
+    assert batch.cursor == 0 and batch.images.count() == 0
