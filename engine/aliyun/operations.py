@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
+from django.db.models import Q
 
-from engine.aliyun import filters
+from engine.aliyun import categories, filters
 from engine.aliyun import image as pictures
 from engine.aliyun.errors import AliyunError
 from engine.aliyun.params import Params
-from engine.aliyun.store import Picture, category_label, picture_put, pictures_delete
+from engine.aliyun.store import (
+    Picture,
+    category_label,
+    picture_put,
+    pictures_delete,
+    pictures_update,
+)
 from engine.errors import WireError
 from engine.features.decode import Decoded, ImageRejected
-from engine.features.extract import Features, extract
+from engine.features.extract import FEATURES_VERSION, Features, extract, query_vectors
+from engine.features.rank import rank
 from engine.models import AliyunImage, AliyunInstance
 from engine.search import library_search
-from engine.vectors import Filter
+from engine.vectors import STORED, Filter, decode_vectors
 from wire.aliyun import (
     CAPACITY_UNIT,
     CATEGORIES,
@@ -35,6 +45,8 @@ from wire.aliyun import (
     STR_ATTRS,
 )
 from wire.baidu import PAGE_WINDOW
+
+log = logging.getLogger(__name__)
 
 # The engine's feature extractor per service type (aliyun-wire §4.1).
 SERVICE_OF_TYPE: dict[int, str] = {PRODUCT: "product", 1: "similar", FABRIC: "materiel"}
@@ -103,9 +115,8 @@ def _look(call: Call, *, for_query: bool) -> Looked:
     data = p.picture()
     image = pictures.decode_picture(data, call.instance.service_type)
     whole: pictures.Box = (0, image.width, 0, image.height)
-    if call.instance.service_type != PRODUCT or category is None:
-        # Other types always use "Other"; product prediction is not built (aliyun-wire §4.3).
-        category = OTHER_CATEGORY
+    if call.instance.service_type != PRODUCT:
+        category = OTHER_CATEGORY  # other types always use "Other" (aliyun-wire §4.3)
     if call.instance.service_type == FABRIC:
         box, every = whole, [whole]
     elif region is not None:
@@ -120,6 +131,13 @@ def _look(call: Call, *, for_query: bool) -> Looked:
         features = extract(call.service, pictures.crop(image, box), for_query=for_query)
     except ImageRejected:
         raise AliyunError("BadRequest") from None  # no usable content (aliyun-wire §3)
+    if category is None:
+        # A product picture sent without a category gets the predicted one: of the caller's
+        # Region if there is one, else of the whole picture, which predicted better than the
+        # detected subject (aliyun-wire §4.3). It is reported and stored; a search still
+        # looks in every category.
+        seen = image if region is None else pictures.crop(image, box)
+        category = categories.predict(seen.rgb)
     return Looked(
         data=data,
         image=image,
@@ -156,101 +174,269 @@ def add_image(call: Call) -> dict[str, Any]:
     return {"Code": 0, "Message": "success", "Success": True, "PicInfo": looked.pic_info()}
 
 
-def _auction(row: AliyunImage, score: float) -> dict[str, Any]:
+_INT_FIELDS = ("int_attr", "int_attr2", "int_attr3", "int_attr4")
+_STR_FIELDS = ("str_attr", "str_attr2", "str_attr3", "str_attr4")
+
+
+def _auction(row: AliyunImage, score: float | None = None) -> dict[str, Any]:
+    """A picture as results show it; `Score` and `SortExprValues` only for a search's hits."""
     auction: dict[str, Any] = {
         "ProductId": row.product_id,
         "PicName": row.pic_name,
         "CategoryId": row.category_id,
-        "Score": score,
     }
+    if score is not None:
+        auction["Score"] = score
     if row.custom_content:
         auction["CustomContent"] = row.custom_content
-    for name, field in zip(
-        INT_ATTRS, ("int_attr", "int_attr2", "int_attr3", "int_attr4"), strict=True
-    ):
+    for name, field in zip(INT_ATTRS, _INT_FIELDS, strict=True):
         if getattr(row, field) is not None:
             auction[name] = getattr(row, field)
-    for name, field in zip(
-        STR_ATTRS, ("str_attr", "str_attr2", "str_attr3", "str_attr4"), strict=True
-    ):
+    for name, field in zip(STR_ATTRS, _STR_FIELDS, strict=True):
         if getattr(row, field):
             auction[name] = getattr(row, field)
-    top = MAX_RELEVANCE_APPAREL if row.category_id in _APPAREL else MAX_RELEVANCE_OTHER
-    auction["SortExprValues"] = f"{score * top!r};0"
+    if score is not None:
+        top = MAX_RELEVANCE_APPAREL if row.category_id in _APPAREL else MAX_RELEVANCE_OTHER
+        auction["SortExprValues"] = f"{score * top!r};0"
     return auction
 
 
-def search_image_by_pic(call: Call) -> dict[str, Any]:
-    started = time.monotonic()
+@dataclass(frozen=True)
+class Ask:
+    """The result options of a search by picture or by name (aliyun-wire §5.1)."""
+
+    attributes: Q | None  # the Filter's condition
+    start: int
+    num: int
+    distinct: bool
+    threshold: float
+    category: int | None  # CategoryId as sent
+
+
+def _ask(call: Call) -> Ask:
+    """The options, checked in the order of aliyun-wire §5.1 (before any picture)."""
     p = call.params
     condition = p.get("Filter")
     attributes = filters.parse(condition) if condition is not None else None
     start, num = p.window()
     distinct = p.boolean("DistinctProductId", default=False)
     threshold = p.score_threshold()
-    requested_category = p.category()
-    looked = _look(call, for_query=True)
-    library = call.instance.library
-    class_id1 = None
-    if call.instance.service_type == PRODUCT and requested_category is not None:
-        class_id1 = category_label(requested_category)
+    return Ask(attributes, start, num, distinct, threshold, p.category())
+
+
+@dataclass(frozen=True)
+class Ranked:
+    window: list[tuple[AliyunImage, float]]  # the page asked for, best first
+    matching: int  # pictures matching in the instance, after threshold and distinct
+
+
+def _rank(call: Call, ask: Ask, *, query: Features, sha256: str, first: str = "") -> Ranked:
+    """Search the instance with `query` (aliyun-wire §5.4). Pictures whose bytes have this
+    SHA-256 score 1.0; of those, the one whose cont_sign is `first` (the picture a search by
+    name names) comes first."""
+    instance = call.instance
+    # Only a product instance searches one category (aliyun-wire §4.3).
+    category = ask.category if instance.service_type == PRODUCT else None
+    class_id1 = None if category is None else category_label(category)
     entries = None
-    if attributes is not None:
-        matching = AliyunImage.objects.filter(attributes, instance=call.instance)
+    if ask.attributes is not None:
+        matching = AliyunImage.objects.filter(ask.attributes, instance=instance)
         entries = frozenset(matching.values_list("entry_id", flat=True))
-    flt = Filter(class_id1=class_id1, entries=entries)
     try:
         page = library_search(
-            library=library,
-            query=looked.features,
+            library=instance.library,
+            query=query,
             cont_sign="",  # identity is by bytes here, below
-            flt=flt,
+            flt=Filter(class_id1=class_id1, entries=entries),
             pn=0,
             rn=PAGE_WINDOW,
         )
     except WireError as error:
         raise AliyunError("InvalidInstance") from error  # deleted during the call
     scores = {hit.cont_sign: hit.score for hit in page.hits}
-    identical = AliyunImage.objects.filter(
-        instance=call.instance, sha256=hashlib.sha256(looked.data).hexdigest()
-    )
-    if requested_category is not None and call.instance.service_type == PRODUCT:
-        identical = identical.filter(category_id=requested_category)
-    if attributes is not None:
-        identical = identical.filter(attributes)
+    identical = AliyunImage.objects.filter(instance=instance, sha256=sha256)
+    if category is not None:
+        identical = identical.filter(category_id=category)
+    if ask.attributes is not None:
+        identical = identical.filter(ask.attributes)
     for sign in identical.values_list("entry__cont_sign", flat=True):
         scores[sign] = 1.0
     rows = {
         row.entry.cont_sign: row
         for row in AliyunImage.objects.filter(
-            instance=call.instance, entry__cont_sign__in=list(scores)
+            instance=instance, entry__cont_sign__in=list(scores)
         ).select_related("entry")
     }
     ordered = sorted(
-        ((sign, score) for sign, score in scores.items() if sign in rows and score >= threshold),
-        key=lambda item: (-item[1], rows[item[0]].entry_id),
+        ((rows[sign], score) for sign, score in scores.items() if sign in rows),
+        key=lambda item: (-item[1], item[0].entry.cont_sign != first, item[0].entry_id),
     )
-    if distinct:
+    ordered = [(row, score) for row, score in ordered if score >= ask.threshold]
+    if ask.distinct:
         seen: set[str] = set()
         kept = []
-        for sign, score in ordered:
-            if rows[sign].product_id not in seen:
-                seen.add(rows[sign].product_id)
-                kept.append((sign, score))
+        for row, score in ordered:
+            if row.product_id not in seen:
+                seen.add(row.product_id)
+                kept.append((row, score))
         ordered = kept
     ordered = ordered[:MAX_RESULTS]
-    window = ordered[start : start + num]
+    return Ranked(window=ordered[ask.start : ask.start + ask.num], matching=len(ordered))
+
+
+def _search_answer(ranked: Ranked, pic_info: dict[str, Any], started: float) -> dict[str, Any]:
     return {
         "Success": True,
         "Code": 0,
         "Msg": "success",
         "Head": {
-            "DocsFound": len(window),
-            "DocsReturn": len(ordered),
+            "DocsFound": len(ranked.window),
+            "DocsReturn": ranked.matching,
             "SearchTime": int((time.monotonic() - started) * 1000),
         },
-        "Auctions": [_auction(rows[sign], round(score, 4)) for sign, score in window],
-        "PicInfo": looked.pic_info(),
+        "Auctions": [_auction(row, round(score, 4)) for row, score in ranked.window],
+        "PicInfo": pic_info,
+    }
+
+
+def search_image_by_pic(call: Call) -> dict[str, Any]:
+    started = time.monotonic()
+    ask = _ask(call)
+    looked = _look(call, for_query=True)
+    sha256 = hashlib.sha256(looked.data).hexdigest()
+    ranked = _rank(call, ask, query=looked.features, sha256=sha256)
+    return _search_answer(ranked, looked.pic_info(), started)
+
+
+def _stored(call: Call) -> AliyunImage:
+    """The picture named by ProductId and PicName, or BadRequest (aliyun-wire §3)."""
+    p = call.params
+    product_id = p.required_identifier("ProductId")
+    pic_name = p.required_identifier("PicName")
+    row = (
+        AliyunImage.objects.filter(instance=call.instance, product_id=product_id, pic_name=pic_name)
+        .select_related("entry")
+        .first()
+    )
+    if row is None:
+        raise AliyunError("BadRequest")
+    return row
+
+
+def search_image_by_name(call: Call) -> dict[str, Any]:
+    """SearchImageByPic with a stored picture's own vectors (aliyun-wire §6.1)."""
+    started = time.monotonic()
+    ask = _ask(call)
+    row = _stored(call)
+    entry = row.entry
+    vectors = decode_vectors(bytes(entry.vectors))
+    if entry.features_version != FEATURES_VERSION or not len(vectors):
+        # Stored by another version of the features: the index holds it no more, and the
+        # engine keeps no original to extract again from (aliyun-wire §3).
+        log.warning("aliyun: %s/%s has stale features", row.product_id, row.pic_name)
+        raise AliyunError("AccessEngineFailed")
+    ranked = _rank(
+        call,
+        ask,
+        query=Features(vectors=vectors, local=None),
+        sha256=row.sha256,
+        first=entry.cont_sign,
+    )
+    category = row.category_id
+    if call.instance.service_type == PRODUCT and ask.category is not None:
+        category = ask.category
+    pic_info = {
+        "CategoryId": category,
+        "Region": row.region,
+        "MultiRegion": [{"Region": row.region}],
+        "AllCategories": _ALL_CATEGORIES,
+    }
+    return _search_answer(ranked, pic_info, started)
+
+
+def search_image_by_filter(call: Call) -> dict[str, Any]:
+    """The pictures matching `Filter`, oldest add first (aliyun-wire §6.2)."""
+    p = call.params
+    attributes = filters.parse(p.required("Filter"))
+    start, num = p.window()
+    rows = AliyunImage.objects.filter(attributes, instance=call.instance).order_by("entry_id")
+    return {
+        "Success": True,
+        "Code": 0,
+        "Msg": "success",
+        "Auctions": [_auction(row) for row in rows[start : start + num]],
+    }
+
+
+def update_image(call: Call) -> dict[str, Any]:
+    """Change the attributes sent of one picture, or of every picture of the product
+    (aliyun-wire §6.3); absent ones are left as they are."""
+    p = call.params
+    product_id = p.required_identifier("ProductId")
+    pic_name = p.identifier("PicName")
+    changes: dict[str, object] = {}
+    for name, field in zip(INT_ATTRS, _INT_FIELDS, strict=True):
+        number = p.int_attr(name)
+        if number is not None:
+            changes[field] = number
+    for name, field in zip(STR_ATTRS, _STR_FIELDS, strict=True):
+        text = p.str_attr(name)
+        if text is not None:
+            changes[field] = text
+    custom = p.custom_content()
+    if custom is not None:
+        changes["custom_content"] = custom
+    updated = pictures_update(
+        instance=call.instance, product_id=product_id, pic_name=pic_name, changes=changes
+    )
+    if not updated:
+        raise AliyunError("BadRequest")  # no such picture (aliyun-wire §3)
+    return {"Code": 0, "Message": "success", "Success": True}
+
+
+def check_image_exists(call: Call) -> dict[str, Any]:
+    """Whether the pair is stored; `Auctions` is one object, `{}` when it is not (§6.4)."""
+    p = call.params
+    product_id = p.required_identifier("ProductId")
+    pic_name = p.required_identifier("PicName")
+    row = AliyunImage.objects.filter(
+        instance=call.instance, product_id=product_id, pic_name=pic_name
+    ).first()
+    return {
+        "Success": True,
+        "Code": 0,
+        "Msg": "success",
+        "Exists": row is not None,
+        "Auctions": _auction(row) if row is not None else {},
+    }
+
+
+def compare_similar_by_image(call: Call) -> dict[str, Any]:
+    """The score a search would give the secondary picture, stored, for the primary one as
+    the query (aliyun-wire §6.5)."""
+    p = call.params
+    primary_text = p.required("PrimaryPicContent")
+    secondary_text = p.required("SecondaryPicContent")
+    # Each is looked at as a picture sent alone in PicContent: the subject and features an
+    # AddImage or a SearchImageByPic with their defaults would use.
+    primary = _look(Call(call.instance, Params([("PicContent", primary_text)])), for_query=True)
+    secondary = _look(
+        Call(call.instance, Params([("PicContent", secondary_text)])), for_query=False
+    )
+    if primary.data == secondary.data:
+        score = 1.0
+    else:
+        # As the index scores a stored entry: its vectors as stored, the query's as sent.
+        stored = decode_vectors(np.asarray(secondary.features.vectors).astype(STORED).tobytes())
+        cosine = float((stored @ query_vectors(call.service, primary.features).T).max())
+        ranked = rank(call.service, primary.features, [(0, cosine, secondary.features.local)])
+        score = min(1.0, max(0.0, ranked[0][1])) if ranked else 0.0
+    return {
+        "Success": True,
+        "Code": 0,
+        "Msg": "success",
+        "Score": round(score, 4),
+        "AccessDeniedDetail": None,
     }
 
 
@@ -263,6 +449,7 @@ def delete_image(call: Call) -> dict[str, Any]:
         pic_name = p.identifier("PicName")
         if pic_name is not None:
             rows = rows.filter(pic_name=pic_name)
+    # pictures_delete restricts `rows` to this instance's pictures.
     deleted = pictures_delete(instance=call.instance, rows=rows)
     return {"Code": 0, "Message": "success", "Success": True, "Data": {"PicNames": deleted}}
 
@@ -271,5 +458,10 @@ OPERATIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "Detail": detail,
     "AddImage": add_image,
     "SearchImageByPic": search_image_by_pic,
+    "SearchImageByName": search_image_by_name,
+    "SearchImageByFilter": search_image_by_filter,
+    "UpdateImage": update_image,
+    "CheckImageExists": check_image_exists,
+    "CompareSimilarByImage": compare_similar_by_image,
     "DeleteImage": delete_image,
 }

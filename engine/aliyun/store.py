@@ -105,3 +105,35 @@ def pictures_delete(*, instance: AliyunInstance, rows: QuerySet[AliyunImage]) ->
             if error.code != _NOT_IN_LIBRARY:  # deleted meanwhile by another call
                 raise
     return [name for name, _ in targets]
+
+
+def pictures_update(
+    *, instance: AliyunInstance, product_id: str, pic_name: str | None, changes: dict[str, object]
+) -> int:
+    """Set `changes` (AliyunImage fields) on the product's pictures in this instance, the one
+    named `pic_name` when given; how many there are (0: nothing changed).
+
+    Every changed picture's entry gets an update record in the library's change log, as a
+    Baidu update does, so whoever follows the log sees it. The index needs nothing else: it
+    holds only the category label, which no update changes, and attribute filters are
+    evaluated by the database (aliyun-wire §5.3).
+    """
+    with transaction.atomic():
+        # Locked first, like picture_put: an add replacing one of these pictures waits.
+        library = EngineLibrary.objects.select_for_update().get(pk=instance.library_id)
+        rows = AliyunImage.objects.filter(instance=instance, product_id=product_id)
+        if pic_name is not None:
+            rows = rows.filter(pic_name=pic_name)
+        targets = list(rows.values_list("pk", "category_id", "entry__cont_sign"))
+        if not targets or not changes:
+            return len(targets)
+        AliyunImage.objects.filter(pk__in=[pk for pk, _, _ in targets]).update(**changes)
+        for _, category_id, sign in targets:
+            # Restating the entry's unchanged label is engine.store's way to log an update.
+            store.entry_update(
+                library=library,
+                cont_sign=sign,
+                brief=None,
+                labels=store.Labels(class_id1=category_label(category_id)),
+            )
+    return len(targets)

