@@ -6,9 +6,30 @@ Names and values only: how the engine reacts to a limit is its own business.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 VERSION = "2020-12-14"  # aliyun-wire §1
+
+# The hosted service's regions in the SDK's endpoint map (spec §1); any other host is given as
+# an explicit endpoint, as the built-in engine's is.
+HOSTED_REGIONS: tuple[str, ...] = (
+    "cn-shanghai",
+    "cn-hangzhou",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ap-south-1",
+    "eu-central-1",
+)
+
+
+def hosted_endpoint(region: str) -> str:
+    return f"https://imagesearch.{region}.aliyuncs.com"
+
 
 # -- errors (aliyun-wire §3): code -> (HTTP status, exact Message) ------------------------------
 
@@ -51,6 +72,22 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InternalTableStoreError": (500, "An internal Table Store error occurred."),
 }
 
+# Where repeating the identical call can succeed: flow control (once a client's own backoff has
+# run out) and the service's internal failures. UnsupportedOperationType and
+# UnsupportedInstanceType are 500s too, but permanent.
+THROTTLED = "DeniedRequest"
+RETRYABLE_CODES = frozenset(
+    {
+        THROTTLED,
+        "UnknownException",
+        "NetworkException",
+        "AccessEngineFailed",
+        "InternalOssError",
+        "InternalSwiftError",
+        "InternalTableStoreError",
+    }
+)
+
 # -- operations (aliyun-wire §6) -----------------------------------------------------------------
 
 ACTIONS: tuple[str, ...] = (
@@ -70,6 +107,23 @@ ACTIONS: tuple[str, ...] = (
     "IncreaseList",
 )
 
+# The parameters each action sends in the query string, where the SDK puts them (spec §6, and
+# alibabacloud_imagesearch20201214 4.4.0 `client.py`); every other parameter goes in the form
+# body. An action not listed sends everything in the body.
+QUERY_PARAMS: dict[str, frozenset[str]] = {
+    "SearchImageByPic": frozenset({"ScoreThreshold"}),
+    "SearchImageByName": frozenset({"ScoreThreshold"}),
+    "SearchImageByText": frozenset({"ScoreThreshold"}),
+    "UpdateImage": frozenset({"IntAttr3", "IntAttr4", "StrAttr3", "StrAttr4"}),
+    "Detail": frozenset({"InstanceName"}),
+    "DumpMeta": frozenset({"InstanceName"}),
+    "DumpMetaList": frozenset({"Id", "InstanceName", "PageNumber", "PageSize"}),
+    "IncreaseInstance": frozenset({"BucketName", "CallbackAddress", "InstanceName", "Path"}),
+    "IncreaseList": frozenset(
+        {"BucketName", "Id", "InstanceName", "PageNumber", "PageSize", "Path"}
+    ),
+}
+
 # -- signatures (aliyun-wire §2) -----------------------------------------------------------------
 
 ACS3 = "ACS3-HMAC-SHA256"
@@ -77,6 +131,10 @@ V2_METHOD = "HMAC-SHA1"
 V2_VERSION = "1.0"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_CLOCK_SKEW = 15 * 60  # seconds either way
+V2_FORMAT = "json"
+# What the SDK sends (and signs) as `x-acs-credentials-provider` for a plain AccessKey pair.
+CREDENTIALS_PROVIDER = "static_ak"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 # -- instances and images (aliyun-wire §4) -------------------------------------------------------
 
@@ -90,6 +148,7 @@ QPS_TIERS: tuple[int, ...] = (1, 5, 10)
 CAPACITY_UNIT = 10_000  # Detail's Capacity counts in units of this many images
 INT_ATTRS: tuple[str, ...] = ("IntAttr", "IntAttr2", "IntAttr3", "IntAttr4")
 STR_ATTRS: tuple[str, ...] = ("StrAttr", "StrAttr2", "StrAttr3", "StrAttr4")
+INT_ATTR_MIN, INT_ATTR_MAX = -(2**31), 2**31 - 1  # IntAttr* are 32-bit signed
 
 SERVICE_TYPES: dict[int, str] = {
     0: "product",
@@ -143,6 +202,11 @@ SCORE_THRESHOLD = re.compile(r"(?:0(?:\.[0-9]{1,2})?|1(?:\.0{1,2})?|\.[0-9]{1,2}
 # SortExprValues' relevance of an identical image (aliyun-wire §5.4)
 MAX_RELEVANCE_APPAREL = 7.33136443711219e24  # categories 0-2
 MAX_RELEVANCE_OTHER = 5.37633353624177e24
+# The Filter grammar (aliyun-wire §5.3): its two fields and the operators each takes.
+FILTER_OPS: dict[str, tuple[str, ...]] = {
+    "int_attr": (">", ">=", "<", "<=", "="),
+    "str_attr": ("=", "!="),
+}
 
 
 def fits(service_type: int, width: int, height: int) -> bool:
@@ -157,3 +221,9 @@ def fits(service_type: int, width: int, height: int) -> bool:
 
 def str_attr_valid(value: str) -> bool:
     return len(value) <= MAX_STR_ATTR and not STR_ATTR_FORBIDDEN.intersection(value)
+
+
+def picture_ref(product_id: str, pic_name: str) -> str:
+    """The key of a picture in an instance: its identity is the pair, not its bytes
+    (aliyun-wire §4.2). The engine keys its entry by it and the console its row."""
+    return hashlib.sha256(f"{product_id}\0{pic_name}".encode()).hexdigest()[:20]

@@ -1,4 +1,5 @@
-"""ACS3-HMAC-SHA256 and legacy v2 (HMAC-SHA1) signatures (aliyun-wire §2).
+"""ACS3-HMAC-SHA256 and legacy v2 (HMAC-SHA1) signatures verified (aliyun-wire §2); the
+computation itself is ``wire.acs``, shared with the console's client, which signs.
 
 Every failure is the same 403 NoPermission: telling an unknown key from a bad signature would
 help nobody but someone guessing keys.
@@ -6,69 +7,27 @@ help nobody but someone guessing keys.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote_plus
 
 from django.http import HttpRequest
 from django.utils import timezone
 
 from engine.aliyun.errors import AliyunError
 from engine.models import EngineApp
+from wire.acs import (
+    acs3_canonical_request,
+    acs3_signature,
+    body_sha256,
+    query_pairs,
+    v2_signature,
+)
+from wire.acs import v2_string_to_sign as v2_string_to_sign  # re-exported for the tests
 from wire.aliyun import ACS3, DATE_FORMAT, MAX_CLOCK_SKEW, V2_METHOD, V2_VERSION
 
 # Without these a captured call could be replayed with another body, at another time, or as
 # another operation.
 _ACS3_REQUIRED_SIGNED = frozenset({"host", "x-acs-date", "x-acs-content-sha256", "x-acs-action"})
-
-
-def _quote(value: str) -> str:
-    return quote(value, safe="~")
-
-
-def query_pairs(query_string: str) -> list[tuple[str, str]]:
-    """The decoded query as sent, `+` read as a space (the SDK builds the URL that way)."""
-    pairs = []
-    for item in query_string.split("&"):
-        if item:
-            key, _, value = item.partition("=")
-            pairs.append((unquote_plus(key), unquote_plus(value)))
-    return pairs
-
-
-def acs3_canonical_request(
-    *,
-    method: str,
-    path: str,
-    query: Iterable[tuple[str, str]],
-    headers: Mapping[str, str],
-    body_sha256: str,
-) -> str:
-    """The canonical request of aliyun-wire §2.2; `headers` are the signed ones, lower-case."""
-    canonical_query = "&".join(f"{key}={_quote(value)}" for key, value in sorted(query))
-    names = sorted(headers)
-    canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in names)
-    return "\n".join(
-        [method.upper(), path, canonical_query, canonical_headers, ";".join(names), body_sha256]
-    )
-
-
-def acs3_signature(secret: str, canonical_request: str) -> str:
-    string_to_sign = f"{ACS3}\n" + hashlib.sha256(canonical_request.encode()).hexdigest()
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-
-
-def v2_string_to_sign(params: Iterable[tuple[str, str]]) -> str:
-    canonical = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(params))
-    return "POST&%2F&" + _quote(canonical)
-
-
-def v2_signature(secret: str, params: Iterable[tuple[str, str]]) -> str:
-    mac = hmac.new(f"{secret}&".encode(), v2_string_to_sign(params).encode(), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode()
 
 
 def authenticate(request: HttpRequest, body: bytes, form: list[tuple[str, str]]) -> EngineApp:
@@ -114,8 +73,8 @@ def _acs3(request: HttpRequest, body: bytes, header: str) -> EngineApp:
         if received is None:
             raise AliyunError("NoPermission")
         headers[name] = received
-    body_sha256 = hashlib.sha256(body).hexdigest()
-    if not hmac.compare_digest(headers["x-acs-content-sha256"].strip(), body_sha256):
+    digest = body_sha256(body)
+    if not hmac.compare_digest(headers["x-acs-content-sha256"].strip(), digest):
         raise AliyunError("NoPermission")
     _fresh(headers["x-acs-date"].strip())
     app = _app(fields.get("Credential", ""))
@@ -124,7 +83,7 @@ def _acs3(request: HttpRequest, body: bytes, header: str) -> EngineApp:
         path=request.path,
         query=query_pairs(request.META.get("QUERY_STRING", "")),
         headers=headers,
-        body_sha256=body_sha256,
+        body_sha256=digest,
     )
     if not hmac.compare_digest(
         acs3_signature(app.secret_key, canonical), fields.get("Signature", "")

@@ -3,7 +3,6 @@ entry plus its AliyunImage row, written in one transaction (aliyun-wire §4.2)."
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -15,7 +14,7 @@ from engine.errors import WireError
 from engine.features.decode import Decoded
 from engine.features.extract import Features
 from engine.models import AliyunImage, AliyunInstance, EngineLibrary
-from wire.aliyun import CATEGORIES
+from wire.aliyun import CATEGORIES, picture_ref
 
 # Entries of one delete: engine.store.entries_delete is sized for the Baidu batch.
 DELETE_CHUNK = 100
@@ -28,12 +27,6 @@ _CATEGORY_LABELS = {category: n + 1 for n, category in enumerate(sorted(CATEGORI
 def category_label(category_id: int) -> int:
     """The index's 16-bit class label of a category (88888888 does not fit in one)."""
     return _CATEGORY_LABELS[category_id]
-
-
-def cont_sign_of(product_id: str, pic_name: str) -> str:
-    """The entry key of a picture: its identity is the pair, not its bytes (aliyun-wire §4.2)."""
-    digest = hashlib.sha256(f"{product_id}\0{pic_name}".encode()).hexdigest()
-    return digest[:20]
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ def picture_put(
     *, instance: AliyunInstance, picture: Picture, data: bytes, image: Decoded, features: Features
 ) -> None:
     """Add a picture, replacing the one stored under the same (ProductId, PicName)."""
-    sign = cont_sign_of(picture.product_id, picture.pic_name)
+    sign = picture_ref(picture.product_id, picture.pic_name)
     with transaction.atomic():
         # Locked first, so concurrent adds of one pair cannot both find it absent.
         library = EngineLibrary.objects.select_for_update().get(pk=instance.library_id)
