@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
+from wire import aliyun
 from wire.baidu import MAX_SIDE, PIXEL_LIMITS
 
 
@@ -36,9 +39,59 @@ def service_limits(service: str) -> str:
     return ", ".join(parts)
 
 
+def picture_limits(service_type: int) -> str:
+    """The upload rules of an Alibaba instance's type in a sentence (aliyun-wire §5.2)."""
+    low, high, _inclusive = aliyun.PIXEL_LIMITS[service_type]
+    return ", ".join(
+        [
+            ", ".join(aliyun.PIC_FORMATS),
+            _("at most 4 MiB"),
+            _("each side %(lo)d–%(hi)d px") % {"lo": low, "hi": high},
+            _("no EXIF rotation flag"),
+        ]
+    )
+
+
+# The Alibaba wire's codes (aliyun-wire §3) in words; its own messages are in English only.
+_ALIYUN: dict[str, str | Promise] = {
+    "BadRequest": _lazy(
+        "A parameter was refused: an over-long name or attribute, a forbidden character "
+        "(\\ ¥ $ & %), a picture over 4 MiB or without usable content, or a bad region box."
+    ),
+    "InvalidInstance": _lazy(
+        "There is no instance of this name for these keys (the name, not the "
+        "instance id). Buy it in Alibaba's console, then register it here."
+    ),
+    "InvalidCategory": _lazy("Not one of Alibaba's categories."),
+    "InvalidFilterClause": _lazy("The filter could not be parsed."),
+    "InvalidIntAttr": _lazy("An integer attribute in the filter is not a whole number."),
+    "UnsupportedPicFormat": _lazy(
+        "The file is not a picture Alibaba reads (PNG, JPEG, BMP, GIF, WEBP, TIFF, PPM)."
+    ),
+    "UnsupportedPicPixels": _lazy(
+        "The picture's sides are outside what the instance's type accepts."
+    ),
+    "IncorrectOrientation": _lazy(
+        "The picture carries an EXIF rotation flag: save it rotated and upload it again."
+    ),
+    "InstanceOverQuota": _lazy("The instance is full. Buy more capacity in Alibaba's console."),
+    "NoPermission": _lazy(
+        "The AccessKey was refused: check its ID and Secret, and its permissions."
+    ),
+    "DeniedRequest": _lazy(
+        "Too many requests per second for the instance's QPS tier. Tuku retries automatically."
+    ),
+    "UnknownException": _lazy("The backend had a temporary problem. Tuku retries automatically."),
+    "UnsupportedInstanceType": _lazy("Tuku serves product, generic and fabric instances."),
+    "UnsupportedOperationType": _lazy("The backend does not serve this operation."),
+}
+
+
 def explain(code: object, service: str = "") -> str:
     """The explanation and next step for a wire or client-side error code ('' if none)."""
     text = str(code)
+    if text in _ALIYUN:
+        return str(_ALIYUN[text])
     if text in ("6",):
         return _(
             "The application may not use this service. Tick it in the application settings "

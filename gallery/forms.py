@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from gallery.labels import Labels, brief_problem, label_number
 from gallery.models import (
     DEFAULT_CAPACITY,
+    INT_ATTR_FIELDS,
+    STR_ATTR_FIELDS,
     TAG_MAX,
     TAG_MIN,
     Application,
@@ -22,6 +24,15 @@ from gallery.models import (
     Library,
     Role,
     Service,
+)
+from gallery.pictures import PictureFields
+from wire.aliyun import (
+    CAPACITY_UNIT,
+    CATEGORIES,
+    MAX_CUSTOM_CONTENT,
+    MAX_ID,
+    MAX_INSTANCE_NAME,
+    MAX_STR_ATTR,
 )
 from wire.baidu import MAX_BRIEF_BYTES
 
@@ -166,12 +177,33 @@ class ApplicationForm(QpsTierForm):
         initial=Application.Backend.BUILTIN,
         widget=forms.RadioSelect,
     )
+    # Baidu only: an Alibaba application's instances have their own types.
     services = forms.MultipleChoiceField(
         label=_("Services"),
+        required=False,
         choices=Service.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=[Service.SAME_HQ, Service.SIMILAR],
-        error_messages={"required": _("Tick at least one service.")},
+    )
+    access_key_id = forms.CharField(label=_("AccessKey ID"), required=False, max_length=64)
+    access_key_secret = forms.CharField(
+        label=_("AccessKey Secret"),
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
+    )
+    region = forms.CharField(
+        label=_("Region"),
+        required=False,
+        max_length=32,
+        initial="cn-shanghai",
+        help_text=_("Where the instances are, as Alibaba names it: cn-shanghai, ap-southeast-1…"),
+    )
+    endpoint = forms.URLField(
+        label=_("Endpoint"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Optional; https://imagesearch.<region>.aliyuncs.com when empty."),
     )
     base_url = forms.URLField(
         label=_("Base URL"),
@@ -201,11 +233,27 @@ class ApplicationForm(QpsTierForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("backend") == Application.Backend.BAIDU:
+        backend = data.get("backend")
+        if backend == Application.Backend.BAIDU:
             for name in ("app_id", "api_key", "secret_key"):
                 if not (data.get(name) or "").strip():
                     self.add_error(name, _("Copy this value from Baidu's application list."))
+        if backend == Application.Backend.ALIYUN:
+            for name in ("access_key_id", "access_key_secret"):
+                if not (data.get(name) or "").strip():
+                    self.add_error(name, _("Copy this value from Alibaba's AccessKey page."))
+        if backend in (Application.Backend.BUILTIN, Application.Backend.BAIDU) and not data.get(
+            "services"
+        ):
+            self.add_error("services", _("Tick at least one service."))
         return data
+
+    @property
+    def aliyun(self) -> bool:
+        return self.cleaned_data.get("backend") in (
+            Application.Backend.ALIYUN,
+            Application.Backend.BUILTIN_ALIYUN,
+        )
 
 
 class ApplicationEditForm(QpsTierForm):
@@ -243,12 +291,18 @@ class CopyForm(forms.Form):
 
 
 class CredentialsForm(forms.Form):
-    """The fields the "test connection" button sends."""
+    """The fields the "test connection" button sends (Alibaba: the AccessKey pair as API Key
+    and Secret Key, with its region)."""
 
+    backend = forms.ChoiceField(
+        required=False,
+        choices=[(Application.Backend.BAIDU, ""), (Application.Backend.ALIYUN, "")],
+    )
     base_url = forms.URLField(required=False, assume_scheme="https")
     app_id = forms.CharField(required=False, max_length=32)
     api_key = forms.CharField(max_length=64)
     secret_key = forms.CharField(max_length=128)
+    region = forms.CharField(required=False, max_length=32)
 
 
 class MemberForm(forms.Form):
@@ -274,6 +328,32 @@ class LibraryForm(forms.Form):
     )
 
 
+class InstanceForm(forms.Form):
+    """An Alibaba instance: registered by name (hosted) or created with a type (built-in)."""
+
+    instance_name = forms.CharField(
+        label=_("Instance name"),
+        max_length=MAX_INSTANCE_NAME,
+        help_text=_("The name, not the instance id; at most 20 characters."),
+    )
+    service = forms.ChoiceField(
+        label=_("Service type"),
+        required=False,
+        choices=[
+            (Service.PRODUCT, _("Product image search")),
+            (Service.SIMILAR, _("Generic image search")),
+            (Service.MATERIEL, _("Fabric image search")),
+        ],
+    )
+    capacity = forms.IntegerField(
+        label=_("Capacity (images)"),
+        required=False,
+        min_value=1,
+        max_value=2_000_000_000,
+        initial=CAPACITY_UNIT * 10,
+    )
+
+
 class CapacityForm(forms.Form):
     capacity = forms.IntegerField(label=_("New capacity"), min_value=1, max_value=2_000_000_000)
 
@@ -281,8 +361,101 @@ class CapacityForm(forms.Form):
 # --- images -----------------------------------------------------------------------------------
 
 
-class UploadForm(LabelsForm):
-    """Labels applied to every file of a batch, and an optional brief for a single file."""
+class PictureForm(forms.Form):
+    """An Alibaba picture's fields (gallery.pictures checks them against the wire's limits)."""
+
+    product_id = forms.CharField(
+        label=_("Product id"),
+        required=False,
+        max_length=MAX_ID,
+        help_text=_(
+            "Defaults to the file name less a trailing number or view word: sku-1_2.jpg and "
+            "sku-1_back.jpg are pictures of product sku-1."
+        ),
+    )
+    pic_name = forms.CharField(
+        label=_("Picture name"),
+        required=False,
+        max_length=MAX_ID,
+        help_text=_("Defaults to the file name; a single file only."),
+    )
+    category_id = forms.TypedChoiceField(
+        label=_("Category"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", _("Predicted by the engine")), *CATEGORIES.items()],
+    )
+    int_attr1 = forms.IntegerField(label="IntAttr", required=False)
+    int_attr2 = forms.IntegerField(label="IntAttr2", required=False)
+    int_attr3 = forms.IntegerField(label="IntAttr3", required=False)
+    int_attr4 = forms.IntegerField(label="IntAttr4", required=False)
+    str_attr1 = forms.CharField(label="StrAttr", required=False, max_length=MAX_STR_ATTR)
+    str_attr2 = forms.CharField(label="StrAttr2", required=False, max_length=MAX_STR_ATTR)
+    str_attr3 = forms.CharField(label="StrAttr3", required=False, max_length=MAX_STR_ATTR)
+    str_attr4 = forms.CharField(label="StrAttr4", required=False, max_length=MAX_STR_ATTR)
+    custom_content = forms.CharField(
+        label=_("Custom content"),
+        required=False,
+        max_length=MAX_CUSTOM_CONTENT,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Returned with every search result; at most 4096 characters."),
+    )
+
+    PICTURE_FIELDS = (
+        "product_id",
+        "pic_name",
+        "category_id",
+        *INT_ATTR_FIELDS,
+        *STR_ATTR_FIELDS,
+        "custom_content",
+    )
+
+    def drop_picture_fields(self, library: Library) -> None:
+        if not library.is_instance:
+            for name in self.PICTURE_FIELDS:
+                del self.fields[name]
+        elif library.service != Service.PRODUCT:
+            del self.fields["category_id"]
+
+    @property
+    def picture(self) -> PictureFields:
+        data = self.cleaned_data
+        return PictureFields(
+            product_id=data.get("product_id") or "",
+            pic_name=data.get("pic_name") or "",
+            category_id=data.get("category_id"),
+            int_attrs=tuple(data.get(name) for name in INT_ATTR_FIELDS),
+            str_attrs=tuple(data.get(name) or "" for name in STR_ATTR_FIELDS),
+            custom_content=data.get("custom_content") or "",
+        )
+
+
+class UploadForm(LabelsForm, PictureForm):
+    """Labels applied to every file of a batch, and an optional brief for a single file; for an
+    Alibaba instance the picture fields instead (the picture name for a single file)."""
+
+    def __init__(self, *args: Any, library: Library, **kwargs: Any) -> None:
+        super().__init__(*args, library=library, **kwargs)
+        self.drop_picture_fields(library)
+        if library.is_instance:
+            for name in ("brief", "tags", "class_id1", "class_id2"):
+                self.fields.pop(name, None)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.library.is_instance and not self.errors:
+            # The wire's rules beside each field, before any file is stored.
+            try:
+                self.picture.clean(
+                    filename="image", product_instance=self.library.service == Service.PRODUCT
+                )
+            except ValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(name, message)
+        return data
 
     brief = forms.CharField(
         label=_("Brief"),
@@ -346,6 +519,7 @@ class ListingForm(LabelsForm):
         + [(s.value, s.label) for s in ImageStatus if s != ImageStatus.DELETED],
     )
     q = forms.CharField(label=_("Brief contains"), required=False, max_length=256)
+    product_id = forms.CharField(label=_("Product id"), required=False, max_length=MAX_ID)
     sort = forms.ChoiceField(
         label=_("Sort"),
         required=False,
@@ -353,6 +527,16 @@ class ListingForm(LabelsForm):
     )
     after = forms.CharField(required=False, max_length=200)
     before = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, library: Library, **kwargs: Any) -> None:
+        super().__init__(*args, library=library, **kwargs)
+        if library.is_instance:
+            # Pictures are found by product and name; attributes by the search's filter.
+            for name in ("tags", "tag_logic"):
+                self.fields.pop(name, None)
+            self.fields["q"].label = _("Picture name contains")
+        else:
+            del self.fields["product_id"]
 
 
 class SearchForm(LabelsForm):

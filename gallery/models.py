@@ -16,6 +16,15 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from console.fields import EncryptedTextField
+from wire.aliyun import (
+    FABRIC,
+    GENERIC,
+    MAX_CUSTOM_CONTENT,
+    MAX_ID,
+    MAX_INSTANCE_NAME,
+    MAX_STR_ATTR,
+    PRODUCT,
+)
 from wire.baidu import MAX_BRIEF_BYTES, MAX_LABEL
 
 TAG_MIN, TAG_MAX = 1, MAX_LABEL
@@ -30,10 +39,21 @@ class Service(models.TextChoices):
     MATERIEL = "materiel", _("Fabric / material")
 
 
+# The Alibaba instance types the console serves, as the service whose pages and limits fit them.
+SERVICE_OF_TYPE: dict[int, str] = {
+    PRODUCT: Service.PRODUCT,
+    GENERIC: Service.SIMILAR,
+    FABRIC: Service.MATERIEL,
+}
+TYPE_OF_SERVICE = {service: kind for kind, service in SERVICE_OF_TYPE.items()}
+
+
 class Application(models.Model):
     class Backend(models.TextChoices):
         BUILTIN = "builtin", _("Built-in engine")
         BAIDU = "baidu", _("Baidu AI Cloud")
+        BUILTIN_ALIYUN = "builtin_aliyun", _("Built-in engine, Alibaba wire")
+        ALIYUN = "aliyun", _("Alibaba Cloud")
 
     class AuthMode(models.TextChoices):
         TOKEN = "token", _("Access token")
@@ -43,6 +63,8 @@ class Application(models.Model):
     backend = models.CharField(_("backend"), max_length=16, choices=Backend.choices)
     # Empty for built-in applications: they follow settings.ENGINE_URL wherever it moves.
     base_url = models.URLField(_("base URL"), max_length=255, blank=True)
+    # Alibaba: the region of the instances (cn-shanghai); it names the hosted endpoint too.
+    region = models.CharField(_("region"), max_length=32, blank=True)
     app_id = models.CharField(_("AppID"), max_length=32)
     api_key = models.CharField(_("API Key"), max_length=64)
     secret_key = EncryptedTextField(_("Secret Key"))
@@ -60,7 +82,8 @@ class Application(models.Model):
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(backend__in=["builtin", "baidu"]), name="application_backend_valid"
+                condition=Q(backend__in=["builtin", "baidu", "builtin_aliyun", "aliyun"]),
+                name="application_backend_valid",
             ),
             models.CheckConstraint(
                 condition=Q(auth_mode__in=["token", "sign"]), name="application_auth_mode_valid"
@@ -72,7 +95,17 @@ class Application(models.Model):
 
     @property
     def endpoint(self) -> str:
-        return settings.ENGINE_URL if self.backend == self.Backend.BUILTIN else self.base_url
+        return settings.ENGINE_URL if self.builtin else self.base_url
+
+    @property
+    def builtin(self) -> bool:
+        return self.backend in (self.Backend.BUILTIN, self.Backend.BUILTIN_ALIYUN)
+
+    @property
+    def aliyun(self) -> bool:
+        """Whether the application speaks Alibaba's wire: instances and pictures, not libraries
+        of Baidu services and briefs."""
+        return self.backend in (self.Backend.ALIYUN, self.Backend.BUILTIN_ALIYUN)
 
     @property
     def qps_tier(self) -> str:
@@ -121,13 +154,27 @@ class Library(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     # Built-in libraries: the last engine change-log number mirrored (console §2.4).
     engine_seq = models.BigIntegerField(default=0)
+    # Alibaba: the instance this library is, by the name every call addresses it with; its
+    # service type is `service` (aliyun.SERVICE_OF_TYPE). Empty for Baidu libraries.
+    instance_name = models.CharField(_("instance name"), max_length=MAX_INSTANCE_NAME, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["application_id", "service"]
+        ordering = ["application_id", "service", "instance_name"]
         verbose_name_plural = "libraries"
         constraints = [
-            models.UniqueConstraint(fields=["application", "service"], name="library_unique"),
+            # A Baidu application has one library per service; an Alibaba one any number of
+            # instances of a type, each with its own name.
+            models.UniqueConstraint(
+                fields=["application", "service"],
+                condition=Q(instance_name=""),
+                name="library_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["application", "instance_name"],
+                condition=~Q(instance_name=""),
+                name="library_instance_unique",
+            ),
             models.CheckConstraint(condition=Q(capacity__gte=1), name="library_capacity_positive"),
             models.CheckConstraint(
                 condition=Q(service__in=[s.value for s in Service]), name="library_service_valid"
@@ -139,16 +186,30 @@ class Library(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.application} / {self.get_service_display()}"
+        return f"{self.application} / {self.display_name}"
+
+    @property
+    def display_name(self) -> str:
+        return self.instance_name or str(self.get_service_display())
+
+    @property
+    def service_type(self) -> int | None:
+        """An instance's Alibaba service type; None for a Baidu library."""
+        return TYPE_OF_SERVICE.get(self.service) if self.instance_name else None
+
+    @property
+    def is_instance(self) -> bool:
+        """An Alibaba instance: pictures with product ids and attributes, not briefs and tags."""
+        return bool(self.instance_name)
 
     @property
     def uses_class_ids(self) -> bool:
-        return self.service == Service.PRODUCT
+        return self.service == Service.PRODUCT and not self.is_instance
 
     @property
     def confirm_name(self) -> str:
         """What the user types to confirm clearing the library (console §3.9)."""
-        return f"{self.application.name}/{self.service}"
+        return f"{self.application.name}/{self.instance_name or self.service}"
 
 
 class TaskState(models.Model):
@@ -212,6 +273,8 @@ class Batch(TaskState):
     problems = models.JSONField(default=list, blank=True)
     brief = models.CharField(max_length=MAX_BRIEF_BYTES, blank=True)
     labels = models.JSONField(default=dict, blank=True)
+    # An Alibaba instance's upload: the picture fields every file gets (gallery.pictures).
+    picture = models.JSONField(default=dict, blank=True)
     # Why the job stopped (library full), or the error it is waiting out (`waits`).
     message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -264,7 +327,15 @@ class ImageQuerySet(models.QuerySet["Image"]):
 
 
 def original_path(image: Image, filename: str) -> str:
-    suffix = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}.get(image.format, "")
+    suffix = {
+        "JPEG": ".jpg",
+        "PNG": ".png",
+        "BMP": ".bmp",
+        "GIF": ".gif",
+        "WEBP": ".webp",
+        "TIFF": ".tif",
+        "PPM": ".ppm",
+    }.get(image.format, "")
     return f"originals/{image.library_id}/{image.sha256[:2]}/{uuid.uuid4().hex}{suffix}"
 
 
@@ -385,6 +456,66 @@ class Image(TaskState):
         return str(_("Waiting for the backend")) if self.waiting else self.get_status_display()
 
 
+def _int32(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | (
+        Q(**{f"{field}__gte": -(2**31)}) & Q(**{f"{field}__lte": 2**31 - 1})
+    )
+
+
+INT_ATTR_FIELDS = ("int_attr1", "int_attr2", "int_attr3", "int_attr4")
+STR_ATTR_FIELDS = ("str_attr1", "str_attr2", "str_attr3", "str_attr4")
+
+
+class Picture(models.Model):
+    """The Alibaba part of an image row (aliyun-wire §4.2). The pair (`product_id`, `pic_name`)
+    is the picture's identity on the wire; the row's `cont_sign` is its digest
+    (`wire.aliyun.picture_ref`), so the one-live-row-per-ref rule holds the pair unique, and the
+    row's `brief` is a copy of the PicName, the caption every listing shows."""
+
+    image = models.OneToOneField(
+        Image, on_delete=models.CASCADE, primary_key=True, related_name="picture"
+    )
+    product_id = models.CharField(_("product id"), max_length=MAX_ID)
+    pic_name = models.CharField(_("picture name"), max_length=MAX_ID)
+    # As the user gave it; None: the backend predicts one (product instances) and the answer
+    # lands in `category_used`.
+    category_id = models.IntegerField(_("category"), null=True, blank=True)
+    category_used = models.IntegerField(null=True, blank=True)
+    int_attr1 = models.IntegerField(null=True, blank=True)
+    int_attr2 = models.IntegerField(null=True, blank=True)
+    int_attr3 = models.IntegerField(null=True, blank=True)
+    int_attr4 = models.IntegerField(null=True, blank=True)
+    str_attr1 = models.CharField(max_length=MAX_STR_ATTR, blank=True)
+    str_attr2 = models.CharField(max_length=MAX_STR_ATTR, blank=True)
+    str_attr3 = models.CharField(max_length=MAX_STR_ATTR, blank=True)
+    str_attr4 = models.CharField(max_length=MAX_STR_ATTR, blank=True)
+    custom_content = models.TextField(
+        _("custom content"), max_length=MAX_CUSTOM_CONTENT, blank=True
+    )
+    # The subject box the backend stored the picture with, "x1,x2,y1,y2" in its pixels.
+    region = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["product_id"], name="picture_product")]
+        constraints = [
+            *(
+                models.CheckConstraint(condition=_int32(f), name=f"picture_{f}_range")
+                for f in INT_ATTR_FIELDS
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}/{self.pic_name}"
+
+    @property
+    def int_attrs(self) -> tuple[int | None, int | None, int | None, int | None]:
+        return (self.int_attr1, self.int_attr2, self.int_attr3, self.int_attr4)
+
+    @property
+    def str_attrs(self) -> tuple[str, str, str, str]:
+        return (self.str_attr1, self.str_attr2, self.str_attr3, self.str_attr4)
+
+
 class ActivityVerb(models.TextChoices):
     """Every action the activity log records, with the words a page shows for it."""
 
@@ -439,8 +570,9 @@ class ApiCall(models.Model):
     """One call Tuku made to a backend: the source of the usage and error charts."""
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="calls")
-    service = models.CharField(max_length=16)
-    operation = models.CharField(max_length=8)
+    # A Baidu service or an Alibaba instance; a Baidu operation or an Alibaba action.
+    service = models.CharField(max_length=32)
+    operation = models.CharField(max_length=32)
     error_code = models.CharField(max_length=32, blank=True)
     error_msg = models.CharField(max_length=255, blank=True)
     latency_ms = models.FloatField()

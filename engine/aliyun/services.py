@@ -8,8 +8,9 @@ from django.db import IntegrityError, transaction
 
 from engine import services
 from engine.aliyun.operations import SERVICE_OF_TYPE
+from engine.aliyun.store import pictures_delete
 from engine.errors import EngineInvalidError, EngineNotFoundError
-from engine.models import AliyunInstance, EngineApp, EngineLibrary
+from engine.models import AliyunImage, AliyunInstance, EngineApp, EngineLibrary
 from wire.aliyun import CAPACITY_UNIT, MAX_INSTANCE_NAME, QPS_TIERS
 
 
@@ -17,12 +18,13 @@ from wire.aliyun import CAPACITY_UNIT, MAX_INSTANCE_NAME, QPS_TIERS
 class AccessKey:
     access_key_id: str
     access_key_secret: str
+    app_id: str  # of the EngineApp that holds the pair: engine_app_rotate_secret and delete
 
 
 def access_key_create(*, name: str) -> AccessKey:
     """An EngineApp with no Baidu service: its API Key and Secret Key are the pair."""
     credentials = services.engine_app_create(name=name, services=[], qps=0)
-    return AccessKey(credentials.api_key, credentials.secret_key)
+    return AccessKey(credentials.api_key, credentials.secret_key, credentials.app_id)
 
 
 def _owner(access_key_id: str) -> EngineApp:
@@ -67,3 +69,34 @@ def instance_delete(*, access_key_id: str, name: str) -> None:
     if instance is None:
         raise EngineNotFoundError(f"no instance {name}")
     services.aliyun_instance_drop(instance)
+
+
+def _instance(access_key_id: str, name: str) -> AliyunInstance:
+    instance = (
+        AliyunInstance.objects.filter(owner=_owner(access_key_id), name=name)
+        .select_related("library")
+        .first()
+    )
+    if instance is None:
+        raise EngineNotFoundError(f"no instance {name}")
+    return instance
+
+
+def instance_set_capacity(*, access_key_id: str, name: str, capacity: int) -> None:
+    """Raise (or lower) the capacity in images; adds past it fail with InstanceOverQuota."""
+    if capacity < 1:
+        raise EngineInvalidError("capacity must be a positive integer")
+    library_id = _instance(access_key_id, name).library_id
+    EngineLibrary.objects.filter(pk=library_id).update(capacity=capacity)
+
+
+def instance_clear(*, access_key_id: str, name: str) -> int:
+    """Remove every picture, including those other clients added. Returns how many."""
+    instance = _instance(access_key_id, name)
+    count = instance.library.entry_count
+    pictures_delete(instance=instance, rows=AliyunImage.objects.filter(instance=instance))
+    return count
+
+
+def instance_count(*, access_key_id: str, name: str) -> int:
+    return _instance(access_key_id, name).library.entry_count

@@ -3,14 +3,18 @@ application, and the one factory every backend call goes through (`backend_for`)
 
 from __future__ import annotations
 
+from gallery.backends.aliyun import AliyunBackend
 from gallery.backends.baidu import BaiduBackend
 from gallery.backends.base import Backend
 from gallery.backends.builtin import BuiltinBackend
+from gallery.backends.builtin_aliyun import BuiltinAliyunBackend
 from gallery.models import Application
 
 _KINDS: dict[str, type[Backend]] = {
     Application.Backend.BUILTIN: BuiltinBackend,
     Application.Backend.BAIDU: BaiduBackend,
+    Application.Backend.BUILTIN_ALIYUN: BuiltinAliyunBackend,
+    Application.Backend.ALIYUN: AliyunBackend,
 }
 
 

@@ -9,20 +9,16 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import ClassVar
 
-import requests
-from django.conf import settings
+from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from gallery.backends.base import ApiChanges, Backend, Codes, Hit, HitPage, Keys
+from gallery.backends.base import ApiChanges, Backend, Codes, Hit, HitPage, Keys, Stored
+from gallery.backends.calls import call_save, http_session, rate_limiter, request_timeout
 from gallery.labels import Labels
-from gallery.models import ApiCall, Application
+from gallery.models import Application, Image, Library
 from searchapi.baidu import BaiduClient, BaiduError, CallRecord, Credentials
-from searchapi.throttle import FileRateLimiter, RateLimiter, RedisRateLimiter
-from searchapi.transport import vetted_session
-from wire import urlfetch
 
 log = logging.getLogger(__name__)
 
@@ -31,47 +27,19 @@ HOSTED_URL = "https://aip.baidubce.com"
 PROBE_INCONCLUSIVE = frozenset({6, 13, 14, 15, 17, 18, 100, 110, 111, 216110})
 
 
-@cache
-def rate_limiter() -> RateLimiter:
-    # Shared by every worker process: through Redis across hosts, through a lock file on one host.
-    if settings.REDIS_URL:
-        return RedisRateLimiter(settings.REDIS_URL)
-    return FileRateLimiter(settings.DATA_DIR / "throttle")
-
-
-def http_session(*, public_only: bool) -> requests.Session:
-    """The HTTP session for backend calls (tests mount a transport for the hosted endpoint).
-
-    A hosted backend's base URL comes from a user, so its calls connect to public addresses
-    only, unless the operator allows private backends; the built-in engine is at ENGINE_URL,
-    which the operator set."""
-    if public_only and not settings.BACKEND_ALLOW_PRIVATE:
-        return vetted_session(urlfetch.is_public)
-    return requests.Session()
-
-
 def _recorder(application_id: int) -> Callable[[CallRecord], None]:
     def record(call: CallRecord) -> None:
-        try:
-            ApiCall.objects.create(
-                application_id=application_id,
-                service=call.service,
-                operation=call.operation,
-                error_code="" if call.error_code is None else str(call.error_code),
-                error_msg=call.error_msg[:255],
-                latency_ms=call.latency_ms,
-                log_id=call.log_id,
-            )
-        except Exception:
-            # The call log is a record, not a reason to fail the operation it describes.
-            log.exception("could not record a call of application %s", application_id)
+        call_save(
+            application_id,
+            service=call.service,
+            operation=call.operation,
+            error_code=call.error_code,
+            error_msg=call.error_msg,
+            latency_ms=call.latency_ms,
+            log_id=call.log_id,
+        )
 
     return record
-
-
-def _timeout(interactive: bool) -> tuple[float, float]:
-    connect, read = settings.BACKEND_TIMEOUT
-    return connect, min(read, 15.0) if interactive else read
 
 
 def baidu_client(application: Application, *, interactive: bool = False) -> BaiduClient:
@@ -87,7 +55,7 @@ def baidu_client(application: Application, *, interactive: bool = False) -> Baid
         qps=application.qps,
         limiter=rate_limiter(),
         limiter_key=f"tuku-app-{application.pk}",
-        timeout=_timeout(interactive),
+        timeout=request_timeout(interactive),
         on_call=_recorder(application.pk),
         session=http_session(public_only=application.backend == Application.Backend.BAIDU),
     )
@@ -118,19 +86,21 @@ class BaiduBackend(Backend):
         self.client = baidu_client(application, interactive=interactive)
 
     # --- images ----------------------------------------------------------------------------
-    def add(self, service: str, *, image: bytes, brief: str, labels: Labels) -> str:
-        return self.client.add(
-            service,
+    def add(self, library: Library, row: Image, *, image: bytes) -> Stored:
+        labels = Labels.of(row)
+        ref = self.client.add(
+            library.service,
             image=image,
-            brief=brief,
+            brief=row.brief,
             tags=labels.tags,
             class_id1=labels.class_id1,
             class_id2=labels.class_id2,
         )
+        return Stored(ref)
 
     def search(
         self,
-        service: str,
+        library: Library,
         *,
         image: bytes,
         labels: Labels = Labels(),
@@ -139,7 +109,7 @@ class BaiduBackend(Backend):
         rn: int = 50,
     ) -> HitPage:
         page = self.client.search(
-            service,
+            library.service,
             image=image,
             tags=labels.tags,
             tag_logic=tag_logic if labels.tags else None,
@@ -153,7 +123,7 @@ class BaiduBackend(Backend):
 
     def update(
         self,
-        service: str,
+        library: Library,
         *,
         ref: str | None = None,
         image: bytes | None = None,
@@ -163,7 +133,7 @@ class BaiduBackend(Backend):
         # As on the wire, None (and empty tags) leaves a stored value as it is.
         labels = labels or Labels()
         self.client.update(
-            service,
+            library.service,
             cont_sign=ref,
             image=image,
             brief=brief,
@@ -172,14 +142,28 @@ class BaiduBackend(Backend):
             class_id2=labels.class_id2,
         )
 
-    def delete(self, service: str, *, refs: Sequence[str] = (), image: bytes | None = None) -> None:
-        self.client.delete(service, cont_signs=list(refs), image=image)
+    def delete(self, library: Library, rows: Sequence[Image]) -> None:
+        signed = [row.cont_sign for row in rows if row.cont_sign]
+        if signed:
+            self._ignore_gone(lambda: self.client.delete(library.service, cont_signs=signed))
+        for row in rows:
+            if not row.cont_sign:
+                with default_storage.open(str(row.original.name), "rb") as handle:
+                    data = handle.read()
+                self._ignore_gone(lambda data=data: self.client.delete(library.service, image=data))  # type: ignore[misc]
+
+    def _ignore_gone(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaiduError as exc:
+            if exc.error_code != self.codes.gone:
+                raise
 
     # --- libraries -------------------------------------------------------------------------
-    def library_verify(self, service: str) -> None:
+    def library_verify(self, library: Library) -> None:
         """A search with a probe image: 216017 says the library was never created on Baidu."""
         try:
-            self.search(service, image=probe_image(), rn=1)
+            self.search(library, image=probe_image(), rn=1)
         except BaiduError as exc:
             if exc.error_code == self.codes.not_created or exc.error_code in PROBE_INCONCLUSIVE:
                 raise
@@ -187,25 +171,25 @@ class BaiduBackend(Backend):
                 raise
             # Any other answer (an image-level error, say) came from a library that exists.
 
-    def library_provision(self, service: str, capacity: int) -> None:
+    def library_provision(self, library: Library) -> None:
         """Nothing to do: Baidu's console created the library."""
 
-    def library_capacity_provision(self, service: str, capacity: int) -> None:
+    def library_capacity_provision(self, library: Library, capacity: int) -> None:
         """Nothing to do: the capacity is bought in Baidu's console; Tuku records it."""
 
-    def library_empty(self, service: str) -> bool:
+    def library_empty(self, library: Library) -> bool:
         return False
 
-    def library_size(self, service: str) -> int | None:
+    def library_size(self, library: Library) -> int | None:
         return None
 
-    def api_seq(self, service: str) -> int | None:
+    def api_seq(self, library: Library) -> int | None:
         return None
 
-    def api_changes(self, service: str, *, after_seq: int) -> ApiChanges | None:
+    def api_changes(self, library: Library, *, after_seq: int) -> ApiChanges | None:
         return None
 
-    def refs(self, service: str) -> set[str]:
+    def refs(self, library: Library) -> set[str]:
         raise NotImplementedError("the hosted service has no listing")
 
     # --- the application -------------------------------------------------------------------
@@ -224,7 +208,7 @@ class BaiduBackend(Backend):
             qps=2,
             limiter=rate_limiter(),
             limiter_key=f"tuku-probe-{keys.api_key}",
-            timeout=_timeout(interactive=True),
+            timeout=request_timeout(interactive=True),
             session=http_session(public_only=True),
         )
         return client.detect_auth_mode()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gallery.labels import Labels
-from gallery.models import Application
+from gallery.models import Application, Image, Library
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,10 @@ class Codes:
 class Keys:
     """An application's credentials as the backend knows them."""
 
-    app_id: str
-    api_key: str
+    app_id: str  # Baidu's AppID; empty for Alibaba
+    api_key: str  # Baidu's API Key; Alibaba's AccessKey ID
     secret_key: str = field(repr=False)
+    region: str = ""  # Alibaba's region id
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Hit:
     ref: str
     score: float
     brief: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the backend answered to an add: the image's ref, and for backends that work them out
+    (Alibaba) the category and subject box it stored the image under."""
+
+    ref: str
+    category_id: int | None = None
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,19 +106,22 @@ class Backend(ABC):
     default_base_url: ClassVar[str]
     # The QPS limit of a new application that names none (0: unlimited).
     default_qps: ClassVar[int]
+    # Adding an image under a ref the library holds replaces it (Alibaba's pair), where Baidu
+    # refuses the same bytes twice (`codes.exists`).
+    add_replaces: ClassVar[bool] = False
 
     def __init__(self, application: Application, *, interactive: bool = False) -> None:
         self.application = application
 
     # --- images ----------------------------------------------------------------------------
     @abstractmethod
-    def add(self, service: str, *, image: bytes, brief: str, labels: Labels) -> str:
-        """Store an image; returns its ref."""
+    def add(self, library: Library, row: Image, *, image: bytes) -> Stored:
+        """Store the image of a row with the row's metadata."""
 
     @abstractmethod
     def search(
         self,
-        service: str,
+        library: Library,
         *,
         image: bytes,
         labels: Labels = Labels(),
@@ -119,7 +133,7 @@ class Backend(ABC):
     @abstractmethod
     def update(
         self,
-        service: str,
+        library: Library,
         *,
         ref: str | None = None,
         image: bytes | None = None,
@@ -130,41 +144,43 @@ class Backend(ABC):
         empty label set) leaves a field as it is."""
 
     @abstractmethod
-    def delete(self, service: str, *, refs: Sequence[str] = (), image: bytes | None = None) -> None:
-        """Delete images by ref (at most 100 per call) or by their bytes."""
+    def delete(self, library: Library, rows: Sequence[Image]) -> None:
+        """Delete the images of these rows (at most 100), by ref, or by their bytes where the
+        backend never answered the add. An image the library no longer holds is deleted."""
 
     # --- libraries -------------------------------------------------------------------------
     @abstractmethod
-    def library_verify(self, service: str) -> None:
-        """Check that the library can be used before it is recorded (may call the network);
-        raises ApiError."""
+    def library_verify(self, library: Library) -> None:
+        """Check that the library (not saved yet) can be used before it is recorded (may call
+        the network); raises ApiError. May fill in what the backend says of it (an Alibaba
+        instance's service type and capacity)."""
 
     @abstractmethod
-    def library_provision(self, service: str, capacity: int) -> None: ...
+    def library_provision(self, library: Library) -> None: ...
 
     @abstractmethod
-    def library_capacity_provision(self, service: str, capacity: int) -> None: ...
+    def library_capacity_provision(self, library: Library, capacity: int) -> None: ...
 
     @abstractmethod
-    def library_empty(self, service: str) -> bool:
+    def library_empty(self, library: Library) -> bool:
         """Empty the library at once if the backend can; False: delete image by image."""
 
     @abstractmethod
-    def library_size(self, service: str) -> int | None:
+    def library_size(self, library: Library) -> int | None:
         """How many images the backend holds, where it can say cheaply."""
 
     @abstractmethod
-    def api_seq(self, service: str) -> int | None:
+    def api_seq(self, library: Library) -> int | None:
         """The number of the library's last change, whoever made it, read cheaply; None if the
         backend cannot tell."""
 
     @abstractmethod
-    def api_changes(self, service: str, *, after_seq: int) -> ApiChanges | None:
+    def api_changes(self, library: Library, *, after_seq: int) -> ApiChanges | None:
         """Images added or removed by other clients since `after_seq`; None if the backend
         cannot tell (hosted clouds have no listing)."""
 
     @abstractmethod
-    def refs(self, service: str) -> set[str]:
+    def refs(self, library: Library) -> set[str]:
         """Every ref the library holds (only where `api_changes` is supported)."""
 
     # --- the application -------------------------------------------------------------------

@@ -28,6 +28,7 @@ from engine.services import (
 from gallery.backends.baidu import BaiduBackend
 from gallery.backends.base import ApiChanges, ApiImage, Keys
 from gallery.labels import Labels
+from gallery.models import Library
 
 
 class BuiltinBackend(BaiduBackend):
@@ -43,35 +44,37 @@ class BuiltinBackend(BaiduBackend):
     def _app_id(self) -> str:
         return self.application.app_id
 
-    def library_verify(self, service: str) -> None:
+    def library_verify(self, library: Library) -> None:
         """Nothing to check: the engine creates the library in `library_provision`."""
 
-    def library_provision(self, service: str, capacity: int) -> None:
-        engine_library_create(app_id=self._app_id, service=service, capacity=capacity)
+    def library_provision(self, library: Library) -> None:
+        engine_library_create(
+            app_id=self._app_id, service=library.service, capacity=library.capacity
+        )
 
-    def library_capacity_provision(self, service: str, capacity: int) -> None:
-        engine_library_set_capacity(app_id=self._app_id, service=service, capacity=capacity)
+    def library_capacity_provision(self, library: Library, capacity: int) -> None:
+        engine_library_set_capacity(app_id=self._app_id, service=library.service, capacity=capacity)
 
-    def library_empty(self, service: str) -> bool:
-        engine_library_clear(app_id=self._app_id, service=service)
+    def library_empty(self, library: Library) -> bool:
+        engine_library_clear(app_id=self._app_id, service=library.service)
         return True
 
-    def library_size(self, service: str) -> int | None:
+    def library_size(self, library: Library) -> int | None:
         try:
-            return engine_library_stats(app_id=self._app_id, service=service).count
+            return engine_library_stats(app_id=self._app_id, service=library.service).count
         except EngineNotFoundError:
             return None
 
-    def api_seq(self, service: str) -> int | None:
+    def api_seq(self, library: Library) -> int | None:
         try:
-            return engine_library_stats(app_id=self._app_id, service=service).seq
+            return engine_library_stats(app_id=self._app_id, service=library.service).seq
         except EngineNotFoundError:
             return None
 
-    def api_changes(self, service: str, *, after_seq: int) -> ApiChanges | None:
+    def api_changes(self, library: Library, *, after_seq: int) -> ApiChanges | None:
         try:
             since = engine_library_entries_since(
-                app_id=self._app_id, service=service, after_seq=after_seq
+                app_id=self._app_id, service=library.service, after_seq=after_seq
             )
         except EngineNotFoundError:
             return None
@@ -91,8 +94,8 @@ class BuiltinBackend(BaiduBackend):
         ]
         return ApiChanges(seq=since.seq, added=added, removed_any=since.removed)
 
-    def refs(self, service: str) -> set[str]:
-        return engine_library_cont_signs(app_id=self._app_id, service=service)
+    def refs(self, library: Library) -> set[str]:
+        return engine_library_cont_signs(app_id=self._app_id, service=library.service)
 
     @classmethod
     def keys_issue(cls, *, name: str, services: Sequence[str], qps: int) -> Keys:

@@ -56,4 +56,4 @@ def application_library_counts(application: Application) -> list[tuple[Library, 
 def library_backend_size(library: Library) -> int | None:
     """How many images the backend itself holds, where it can say cheaply (the built-in
     engine, in-process); None elsewhere."""
-    return backend_for(library.application).library_size(library.service)
+    return backend_for(library.application).library_size(library)

@@ -48,10 +48,13 @@ class ListingFilter:
     status: str = ""
     q: str = ""
     oldest_first: bool = False
+    product_id: str = ""  # an Alibaba instance: the pictures of one product
 
     def where(self) -> Q:
         """Everything but the brief substring, which `library_page` applies itself."""
         where = Q()
+        if self.product_id:
+            where &= Q(picture__product_id=self.product_id)
         if self.tags:
             where &= _tags_q(self.tags, self.tag_logic)
         if self.class_id1 is not None:
@@ -64,7 +67,14 @@ class ListingFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.tags or self.class_id1 or self.class_id2 or self.status or self.q)
+        return bool(
+            self.tags
+            or self.class_id1
+            or self.class_id2
+            or self.status
+            or self.q
+            or self.product_id
+        )
 
 
 def _tags_q(tags: tuple[int, ...], logic: int) -> Q:
@@ -130,6 +140,8 @@ def library_page(
     """One page of the grid: `after` a cursor (next page) or `before` one (previous page)."""
     descending = not filters.oldest_first
     rows: QuerySet[Image] = Image.objects.listed().filter(library=library).filter(filters.where())
+    if library.is_instance:
+        rows = rows.select_related("picture")
     order = ["-created_at", "-id"] if descending else ["created_at", "id"]
     reverse = ["created_at", "id"] if descending else ["-created_at", "-id"]
     back = Cursor.decode(before) if before else None

@@ -3,6 +3,7 @@ services and the QPS tier, reveal and rotate the Secret Key."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class, backend_for
+from gallery.backends.aliyun import DEFAULT_REGION
 from gallery.backends.base import Keys
 from gallery.models import ActivityVerb, Application, Membership, Role, Service
 from gallery.services.activity import Actor, activity_record
@@ -38,9 +40,12 @@ def application_create(
     app_id: str = "",
     api_key: str = "",
     secret_key: str = "",
+    region: str = "",
 ) -> Application:
     """Create an application; a backend that issues keys (the built-in engine) makes them.
-    `qps` None: the backend's default (Baidu's paid tier; unlimited for the built-in engine)."""
+    `qps` None: the backend's default (Baidu's paid tier; unlimited for the built-in engine).
+    An Alibaba application has no services (its instances have types) and no AppID; `api_key`
+    and `secret_key` are its AccessKey ID and Secret, `region` where its instances are."""
     kind = backend_class(backend)
     qps = kind.default_qps if qps is None else qps
     if qps < 0:
@@ -52,6 +57,11 @@ def application_create(
         qps=qps,
         created_by=actor,
     )
+    if application.aliyun:
+        application.services = []
+        application.region = region.strip() or DEFAULT_REGION
+        if not re.fullmatch(r"[a-z]{2}(?:-[a-z0-9]+)+", application.region):
+            raise ValidationError({"region": _("A region id such as cn-shanghai.")})
     if not application.name:
         raise ValidationError({"name": _("A name is required.")})
     if kind.issues_keys:
@@ -62,7 +72,11 @@ def application_create(
             application.auth_mode = Application.AuthMode.TOKEN
             _save_new_application(application, actor)
         return application
-    if not (app_id and api_key and secret_key):
+    if application.aliyun:
+        if not (api_key and secret_key):
+            raise ValidationError(_("The AccessKey ID and Secret are both required."))
+        app_id = ""
+    elif not (app_id and api_key and secret_key):
         raise ValidationError(_("AppID, API Key and Secret Key are all required."))
     application.base_url = base_url or kind.default_base_url
     application.app_id, application.api_key, application.secret_key = app_id, api_key, secret_key
@@ -73,6 +87,7 @@ def application_create(
             app_id=app_id,
             api_key=api_key,
             secret_key=secret_key,
+            region=application.region,
         )
     except ApiError as exc:
         if exc.error_code == kind.codes.bad_keys:
@@ -108,6 +123,7 @@ def application_check_credentials(
     app_id: str,
     api_key: str,
     secret_key: str,
+    region: str = "",
 ) -> str:
     """Ask the backend how these keys authenticate: "token" or "sign".
 
@@ -116,7 +132,7 @@ def application_check_credentials(
     kind = backend_class(backend)
     if not kind.issues_keys:
         _vet_base_url(base_url, default=kind.default_base_url)
-    keys = Keys(app_id=app_id, api_key=api_key, secret_key=secret_key)
+    keys = Keys(app_id=app_id, api_key=api_key, secret_key=secret_key, region=region)
     return kind.keys_verify(base_url=base_url, keys=keys)
 
 

@@ -252,7 +252,7 @@ def library_clear_run(*, batch_id: int, chunk: int = 500) -> None:
     if batch.status != Batch.Status.RUNNING:
         return
     library = batch.library
-    if backend_for(library.application).library_empty(library.service):
+    if backend_for(library.application).library_empty(library):
         while True:
             files: list[str] = []
             with transaction.atomic():

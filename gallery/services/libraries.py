@@ -17,18 +17,51 @@ CAPACITY_STEP = 500_000
 
 
 def library_create(
-    *, actor: Actor, application: Application, service: str, capacity: int = DEFAULT_CAPACITY
+    *,
+    actor: Actor,
+    application: Application,
+    service: str = "",
+    capacity: int = DEFAULT_CAPACITY,
+    instance_name: str = "",
 ) -> Library:
-    if service not in Service.values:
-        raise ValidationError({"service": _("Unknown service.")})
+    """A library of a Baidu service, or an Alibaba instance by its name: the engine creates
+    one of the `service`'s type; a hosted one is probed (`Detail`) for its type and capacity."""
+    instance_name = instance_name.strip()
+    if application.aliyun:
+        if not instance_name:
+            raise ValidationError({"instance_name": _("An instance name is required.")})
+        if Library.objects.filter(application=application, instance_name=instance_name).exists():
+            raise ValidationError(
+                {"instance_name": _("This application already has that instance.")}
+            )
+    else:
+        if service not in Service.values:
+            raise ValidationError({"service": _("Unknown service.")})
+        if Library.objects.filter(application=application, service=service).exists():
+            raise ValidationError({"service": _("This application already has that library.")})
     if capacity < 1:
         raise ValidationError({"capacity": _("Capacity must be at least 1.")})
-    if Library.objects.filter(application=application, service=service).exists():
-        raise ValidationError({"service": _("This application already has that library.")})
+    library = Library(
+        application=application,
+        service=service,
+        capacity=capacity,
+        registered=True,
+        instance_name=instance_name if application.aliyun else "",
+    )
     backend = backend_for(application, interactive=True)
     try:
-        backend.library_verify(service)
+        backend.library_verify(library)
     except ApiError as exc:
+        if application.aliyun and exc.error_code == backend.codes.not_created:
+            raise ValidationError(
+                {
+                    "instance_name": _(
+                        "%(code)s: there is no instance of this name for these keys. Buy it in "
+                        "Alibaba's console (the name, not the instance id), then register it here."
+                    )
+                    % {"code": exc.error_code}
+                }
+            ) from None
         if exc.error_code == backend.codes.not_created:
             raise ValidationError(
                 _(
@@ -41,9 +74,8 @@ def library_create(
             _("Could not probe the library: %(code)s %(msg)s")
             % {"code": exc.error_code, "msg": exc.error_msg}
         ) from None
-    library = Library(application=application, service=service, capacity=capacity, registered=True)
     with transaction.atomic():
-        backend.library_provision(service, capacity)
+        backend.library_provision(library)
         library.save()
         activity_record(
             actor=actor,
@@ -72,7 +104,7 @@ def library_set_capacity(*, actor: Actor, library: Library, capacity: int) -> Li
         )
     application = library.application
     with transaction.atomic():
-        backend_for(application).library_capacity_provision(library.service, capacity)
+        backend_for(application).library_capacity_provision(library, capacity)
         previous = library.capacity
         library.capacity = capacity
         library.save(update_fields=["capacity"])

@@ -28,7 +28,7 @@ def library_mirror_request(*, library: Library) -> bool:
     """Ask for the library's API changes to be mirrored, if the backend has any to tell; the
     caller (a page view) writes nothing itself. Returns whether a mirror was queued."""
     try:
-        seq = backend_for(library.application).api_seq(library.service)
+        seq = backend_for(library.application).api_seq(library)
     except DatabaseError:
         # The listing must open even when the engine's store is busy; the next view asks again.
         log.exception("could not read the change number of library %s", library.pk)
@@ -44,7 +44,7 @@ def library_mirror_run(*, library_id: int) -> dict[str, int]:
     the backend library's sequence number."""
     library = Library.objects.select_related("application").get(pk=library_id)
     backend = backend_for(library.application)
-    changes = backend.api_changes(library.service, after_seq=library.engine_seq)
+    changes = backend.api_changes(library, after_seq=library.engine_seq)
     if changes is None or (changes.seq == library.engine_seq and not changes.added):
         return {"added": 0, "removed": 0}
     added = removed = 0
@@ -70,7 +70,7 @@ def library_mirror_run(*, library_id: int) -> dict[str, int]:
         rows = dict(
             library.images.filter(status=ImageStatus.INDEXED).values_list("cont_sign", "pk")
         )
-        live = backend.refs(library.service)
+        live = backend.refs(library)
         gone = [pk for ref, pk in rows.items() if ref not in live]
         files: list[str] = []
         with transaction.atomic():

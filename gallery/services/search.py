@@ -1,4 +1,5 @@
-"""Searching a library with an image, and "is this image already here?".
+"""Searching a library with an image, and "is this image already here?"; for an Alibaba
+instance also searching with one of its pictures, and comparing two pictures.
 
 Search is interactive: the backend is asked with a short timeout, and its hits are joined to
 our rows by ref, so that every hit shows our thumbnail, brief and labels.
@@ -14,10 +15,13 @@ from django.utils import timezone
 
 from gallery import fetch, images
 from gallery.backends import backend_for
+from gallery.backends.aliyun import AliyunBackend, PictureQuery
 from gallery.backends.base import Hit
 from gallery.labels import Labels
-from gallery.models import ActivityVerb, Image, ImageStatus, Library
+from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, ImageStatus, Library
 from gallery.services.activity import Actor, activity_record
+from searchapi.aliyun import Auction, PicInfo
+from wire.aliyun import picture_ref
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def library_search(
     images.inspect(data, library.service)
     labels = labels.clean(library)
     page = backend_for(library.application, interactive=True).search(
-        library.service, image=data, labels=labels, tag_logic=tag_logic, pn=pn, rn=rn
+        library, image=data, labels=labels, tag_logic=tag_logic, pn=pn, rn=rn
     )
     refs = [hit.ref for hit in page.hits]
     rows: dict[str, Image] = {}
@@ -118,3 +122,77 @@ def library_check(*, actor: Actor, library: Library, data: bytes) -> CheckOutcom
     top = live[0].hit.score if live else None
     verdict = "likely" if top is not None and top >= library.match_threshold else "not_found"
     return CheckOutcome(verdict, None, live, top, library.match_threshold)
+
+
+# --- Alibaba instances ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PictureMatch:
+    auction: Auction
+    image: Image | None  # our row, or None: a picture added outside Tuku, or deleted since
+
+    @property
+    def ref(self) -> str:
+        return picture_ref(self.auction.product_id, self.auction.pic_name)
+
+
+@dataclass(frozen=True)
+class PictureOutcome:
+    matches: list[PictureMatch]
+    total: int  # pictures matching in the instance (after threshold and distinct)
+    pic_info: PicInfo | None  # the category and subject boxes the engine used for the query
+
+
+def _aliyun(library: Library) -> AliyunBackend:
+    backend = backend_for(library.application, interactive=True)
+    if not isinstance(backend, AliyunBackend):
+        raise TypeError(f"{library} is not an Alibaba instance")
+    return backend
+
+
+def _rows_of(library: Library, auctions: list[Auction]) -> dict[str, Image]:
+    refs = [picture_ref(a.product_id, a.pic_name) for a in auctions]
+    rows: dict[str, Image] = {}
+    for row in library.images.live().filter(cont_sign__in=refs).select_related("picture"):
+        rows[str(row.cont_sign)] = row
+    return rows
+
+
+def instance_search(
+    *,
+    library: Library,
+    query: PictureQuery,
+    data: bytes | None = None,
+    of: Image | None = None,
+) -> PictureOutcome:
+    """Search an instance with a picture's bytes, or with one of its own pictures (`of`:
+    SearchImageByName, no upload). Raises ImageInvalid, ValidationError or ApiError."""
+    if of is not None:
+        result = _aliyun(library).search_pictures(library, query=query, named=of.picture)
+    else:
+        images.inspect_picture(data or b"", TYPE_OF_SERVICE[library.service])
+        result = _aliyun(library).search_pictures(library, query=query, image=data)
+    rows = _rows_of(library, result.auctions)
+    matches = [
+        PictureMatch(a, rows.get(picture_ref(a.product_id, a.pic_name))) for a in result.auctions
+    ]
+    return PictureOutcome(matches, result.docs_return, result.pic_info)
+
+
+def instance_check(*, library: Library, product_id: str, pic_name: str) -> PictureMatch | None:
+    """CheckImageExists: the picture stored under the pair, with our row where we have one."""
+    auction = _aliyun(library).picture_exists(library, product_id=product_id, pic_name=pic_name)
+    if auction is None:
+        return None
+    return PictureMatch(
+        auction, _rows_of(library, [auction]).get(picture_ref(product_id, pic_name))
+    )
+
+
+def instance_compare(*, library: Library, first: bytes, second: bytes) -> float:
+    """CompareSimilarByImage: how alike two pictures are, by the instance's own scoring."""
+    service_type = TYPE_OF_SERVICE[library.service]
+    images.inspect_picture(first, service_type)
+    images.inspect_picture(second, service_type)
+    return _aliyun(library).compare(library, first=first, second=second)

@@ -9,7 +9,7 @@ row: it waits for the backend and the sweeper sends it again (`gallery.services.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from celery import shared_task
@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery.backends import backend_class, backend_for
-from gallery.backends.base import Backend
+from gallery.backends.base import Backend, Stored
 from gallery.labels import Labels
 from gallery.models import Batch, Image, ImageSource, ImageStatus
 from gallery.services.batches import batch_settle, batch_stop_full
@@ -52,7 +52,7 @@ def image_add_run(*, image_id: int) -> None:
     backend = backend_for(library.application)
     data = read_original(row)
     try:
-        ref = backend.add(library.service, image=data, brief=row.brief, labels=Labels.of(row))
+        stored = backend.add(library, row, image=data)
     except ApiError as exc:
         if exc.error_code == backend.codes.exists:
             _link_existing(backend, row, data)
@@ -61,7 +61,7 @@ def image_add_run(*, image_id: int) -> None:
             raise
         _finish_add(image_id, error=exc)
         return
-    _finish_add(image_id, cont_sign=ref)
+    _finish_add(image_id, cont_sign=stored.ref, stored=stored)
 
 
 def image_add_wait(*, image_id: int, error: ApiError) -> None:
@@ -82,6 +82,7 @@ def _finish_add(
     cont_sign: str | None = None,
     error: ApiError | None = None,
     duplicate_of: Image | None = None,
+    stored: Stored | None = None,
 ) -> None:
     with transaction.atomic():
         row = (
@@ -90,17 +91,25 @@ def _finish_add(
             .get(pk=image_id)
         )
         if cont_sign is not None and cont_sign != row.cont_sign:
-            # The listing may have mirrored our own add as an API image meanwhile.
+            if backend_class(row.library.application.backend).add_replaces:
+                # The add replaced what the backend held under this ref (Alibaba's pair): an
+                # older row of it, deleting or not, stands for nothing any more, and its delete
+                # must not be sent, or it would remove this row's image.
+                twins = row.library.images.exclude(status=ImageStatus.DELETED)
+            else:
+                # The listing may have mirrored our own add as an API image meanwhile.
+                twins = row.library.images.live().filter(source_kind=ImageSource.API)
+            twins = twins.filter(cont_sign=cont_sign)
             twin_files: list[str] = []
-            for twin in (
-                row.library.images.live()
-                .filter(cont_sign=cont_sign, source_kind=ImageSource.API)
-                .exclude(pk=row.pk)
-            ):
+            for twin in twins.exclude(pk=row.pk).select_for_update():
                 twin_files += tombstone(twin)
             transaction.on_commit(lambda: remove_files(*twin_files))
         if cont_sign is not None:
             row.cont_sign = cont_sign
+        if stored is not None and hasattr(row, "picture"):
+            picture = row.picture
+            picture.category_used, picture.region = stored.category_id, stored.region
+            picture.save(update_fields=["category_used", "region"])
         if row.status == ImageStatus.INDEXING:
             if cont_sign is not None:
                 set_status(row, ImageStatus.INDEXED)
@@ -132,7 +141,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     if row.cont_sign:
         # A re-push of a row the backend still holds: sync brief and labels by image and keep
         # the known ref.
-        backend.update(library.service, image=data, brief=row.brief, labels=labels)
+        backend.update(library, image=data, brief=row.brief, labels=labels)
         _finish_add(row.pk, cont_sign=row.cont_sign)
         return
     sibling = (
@@ -148,7 +157,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
     # killed worker or a timeout. Find its ref with the same bytes, then make the backend's
     # brief and labels ours.
-    page = backend.search(library.service, image=data, rn=5)
+    page = backend.search(library, image=data, rn=5)
     hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
     if hit is None:
         _finish_add(row.pk, error=exists)
@@ -157,7 +166,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     if holder is not None:
         _finish_add(row.pk, error=exists, duplicate_of=holder)
         return
-    backend.update(library.service, ref=hit.ref, brief=row.brief, labels=labels)
+    backend.update(library, ref=hit.ref, brief=row.brief, labels=labels)
     _finish_add(row.pk, cont_sign=hit.ref)
 
 
@@ -184,7 +193,7 @@ def image_update_run(*, image_id: int) -> None:
     labels = Labels.from_json(change) if "tags" in change else None
     try:
         backend_for(library.application).update(
-            library.service, ref=row.cont_sign, brief=change.get("brief"), labels=labels
+            library, ref=row.cont_sign, brief=change.get("brief"), labels=labels
         )
     except ApiError as exc:
         if exc.retryable:
@@ -260,14 +269,8 @@ def images_delete_run(*, image_ids: Sequence[int]) -> None:
 def _delete_from_library(rows: list[Image]) -> None:
     library = rows[0].library
     backend = backend_for(library.application)
-    signed = [row.cont_sign for row in rows if row.cont_sign]
-    unsigned = [row for row in rows if not row.cont_sign]
     try:
-        if signed:
-            _ignore_gone(backend, lambda: backend.delete(library.service, refs=signed))
-        for row in unsigned:
-            data = read_original(row)
-            _ignore_gone(backend, lambda data=data: backend.delete(library.service, image=data))  # type: ignore[misc]
+        backend.delete(library, rows)
     except ApiError as exc:
         if exc.retryable:
             raise
@@ -284,14 +287,6 @@ def _delete_from_library(rows: list[Image]) -> None:
         library=library, kind=Batch.Kind.CLEAR, status=Batch.Status.RUNNING
     ).values_list("pk", flat=True):
         batch_settle(batch_id=batch_id)
-
-
-def _ignore_gone(backend: Backend, call: Callable[[], None]) -> None:
-    try:
-        call()
-    except ApiError as exc:
-        if exc.error_code != backend.codes.gone:
-            raise
 
 
 def images_delete_wait(*, image_ids: Sequence[int], error: ApiError) -> None:

@@ -20,7 +20,17 @@ from django.utils.translation import gettext as _
 
 from gallery import fetch, images
 from gallery.labels import Labels, brief_from_filename, clean_brief
-from gallery.models import ActivityVerb, Batch, Image, ImageSource, ImageStatus, Library
+from gallery.models import (
+    TYPE_OF_SERVICE,
+    ActivityVerb,
+    Batch,
+    Image,
+    ImageSource,
+    ImageStatus,
+    Library,
+    Service,
+)
+from gallery.pictures import PictureFields
 from gallery.services.activity import Actor, acting_user, activity_record
 from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
 from gallery.services.rows import remove_files
@@ -77,15 +87,27 @@ def image_upload(
     source_kind: str = ImageSource.UPLOAD,
     source: str = "",
     batch: Batch | None = None,
+    picture: PictureFields | None = None,
 ) -> Image:
-    """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`)."""
-    facts = images.inspect(data, library.service, thumbnail=True)
-    # A brief of spaces is none, as the upload form (which strips) sees it too.
-    brief = clean_brief(brief if brief and brief.strip() else brief_from_filename(filename))
-    labels = labels.clean(library)
-    existing = library.images.live().filter(sha256=facts.sha256).first()
-    if existing is not None:
-        raise DuplicateImage(existing)
+    """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`).
+
+    An Alibaba instance's image is a picture: `picture` (defaults from the file name) instead
+    of the brief and labels, and the same bytes may be stored under several pairs."""
+    fields: PictureFields | None = None
+    if library.is_instance:
+        facts = images.inspect_picture(data, TYPE_OF_SERVICE[library.service], thumbnail=True)
+        fields = (picture or PictureFields()).clean(
+            filename=filename, product_instance=library.service == Service.PRODUCT
+        )
+        brief = fields.pic_name  # the caption every listing shows
+    else:
+        facts = images.inspect(data, library.service, thumbnail=True)
+        # A brief of spaces is none, as the upload form (which strips) sees it too.
+        brief = clean_brief(brief if brief and brief.strip() else brief_from_filename(filename))
+        labels = labels.clean(library)
+        existing = library.images.live().filter(sha256=facts.sha256).first()
+        if existing is not None:
+            raise DuplicateImage(existing)
     if library.images.live().count() >= library.capacity:
         raise LibraryFull(
             _("The library is full (%(n)d images). Expand its capacity first.")
@@ -115,6 +137,10 @@ def image_upload(
         )
         with transaction.atomic():
             image.save()
+            if fields is not None:
+                row = fields.picture()
+                row.image = image
+                row.save()
             activity_record(
                 actor=actor,
                 application=library.application,
@@ -140,9 +166,15 @@ def batch_create(
     brief: str = "",
     labels: Labels = Labels(),
     files_follow: bool = True,
+    picture: PictureFields | None = None,
 ) -> Batch:
     """Start an upload batch. Files are then posted into it (`batch_add_file`) while
-    `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing."""
+    `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing. An
+    Alibaba instance's files all get `picture` (checked now; each file's defaults later)."""
+    if library.is_instance:
+        (picture or PictureFields()).clean(
+            filename="image", product_instance=library.service == Service.PRODUCT
+        )
     labels = labels.clean(library)
     brief = clean_brief(brief) if brief.strip() else ""
     urls = [u.strip() for u in urls if u.strip()]
@@ -155,6 +187,7 @@ def batch_create(
             total=len(urls),
             brief=brief,
             labels=labels.as_json(),
+            picture=(picture or PictureFields()).as_json() if library.is_instance else {},
             feeding=files_follow,
         )
         activity_record(
@@ -192,6 +225,7 @@ def batch_item(
             source_kind=source_kind,
             source=source,
             batch=batch,
+            picture=PictureFields.from_json(batch.picture),
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
@@ -202,7 +236,8 @@ def batch_item(
 
 
 def batch_add_file(*, batch: Batch, data: bytes | None, filename: str) -> Image | None:
-    """One file posted into a running upload batch. `data` None: the file was over 3 MiB."""
+    """One file posted into a running upload batch. `data` None: the file was over the wire's
+    size limit."""
     Batch.objects.filter(pk=batch.pk).update(total=F("total") + 1)
     batch.refresh_from_db()
     name = filename or "image"
@@ -210,7 +245,10 @@ def batch_add_file(*, batch: Batch, data: bytes | None, filename: str) -> Image 
         batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
         return None
     if data is None:
-        batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
+        if batch.library.is_instance:
+            batch_problem(batch.pk, name, "BadRequest", _("The file is larger than 4 MiB."))
+        else:
+            batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
         return None
     return batch_item(
         batch,

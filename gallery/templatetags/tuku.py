@@ -17,8 +17,8 @@ from django.utils.html import json_script
 from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
-from gallery.explain import service_limits
-from gallery.models import ActivityVerb, Image
+from gallery.explain import picture_limits, service_limits
+from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library
 from gallery.selectors.usage import Usage
 
 register = template.Library()
@@ -41,6 +41,14 @@ def explain(code: object, service: str = "") -> str:
 @register.filter
 def limits(service: str) -> str:
     return service_limits(service)
+
+
+@register.filter
+def library_limits(library: Library) -> str:
+    """The upload rules of a library in a sentence, by its wire."""
+    if library.is_instance:
+        return picture_limits(TYPE_OF_SERVICE[library.service])
+    return service_limits(library.service)
 
 
 @register.filter
@@ -213,7 +221,7 @@ def _js_texts(page: str) -> dict[str, str]:
             "already_here": _("Already here as “%s”"),
             "batch": _("Batch %s: follow its progress (it goes on if you close this page)"),
             "duplicate": _("the image already in the library"),
-            "too_big": _("The file is %s MiB; the limit is 3 MiB."),
+            "too_big": _("The file is %s MiB, over the limit of this library."),
             "queued": _("%s file(s) ready; press Upload."),
             "progress": _("Sending %s"),
             "indexing": _("%s image(s) still being indexed…"),

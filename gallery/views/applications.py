@@ -22,6 +22,7 @@ from gallery.forms import (
     ApplicationForm,
     CapacityForm,
     CredentialsForm,
+    InstanceForm,
     LibraryForm,
     MemberForm,
 )
@@ -36,6 +37,7 @@ from gallery.services.applications import (
 )
 from gallery.views.helpers import AuthedRequest, add_errors, wants_json
 from searchapi.errors import ApiError
+from wire.aliyun import CAPACITY_UNIT
 
 SHOW_SECRET = "tuku-show-secret"  # noqa: S105 - session flag: the application whose keys are shown once
 IDLE_WARNING = timedelta(days=335)  # Baidu releases libraries idle for a year (console §3.2)
@@ -53,6 +55,20 @@ def application_new(request: AuthedRequest) -> HttpResponse:
     form = ApplicationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if form.aliyun:
+            keys = {
+                "base_url": data.get("endpoint") or "",
+                "api_key": data.get("access_key_id", "").strip(),
+                "secret_key": data.get("access_key_secret", "").strip(),
+                "region": data.get("region", ""),
+            }
+        else:
+            keys = {
+                "base_url": data.get("base_url") or "",
+                "app_id": data.get("app_id", "").strip(),
+                "api_key": data.get("api_key", "").strip(),
+                "secret_key": data.get("secret_key", "").strip(),
+            }
         try:
             application = application_create(
                 actor=request.user,
@@ -60,15 +76,12 @@ def application_new(request: AuthedRequest) -> HttpResponse:
                 backend=data["backend"],
                 services=data["services"],
                 qps=form.qps_chosen,
-                base_url=data.get("base_url") or "",
-                app_id=data.get("app_id", "").strip(),
-                api_key=data.get("api_key", "").strip(),
-                secret_key=data.get("secret_key", "").strip(),
+                **keys,
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            add_errors(form, _aliyun_fields(exc) if form.aliyun else exc)
         else:
-            if application.backend == Application.Backend.BUILTIN:
+            if application.builtin:
                 request.session[SHOW_SECRET] = application.pk
             messages.success(request, _("Application “%s” created.") % application.name)
             return redirect("gallery:application", application.pk)
@@ -86,10 +99,12 @@ def application_test(request: AuthedRequest) -> JsonResponse:
     data = form.cleaned_data
     try:
         mode = application_check_credentials(
+            backend=data.get("backend") or Application.Backend.BAIDU,
             base_url=data.get("base_url") or "",
             app_id=data.get("app_id", ""),
             api_key=data["api_key"].strip(),
             secret_key=data["secret_key"].strip(),
+            region=data.get("region", "").strip(),
         )
     except ValidationError as exc:
         return JsonResponse({"ok": False, "errors": _messages_by_field(exc)}, status=400)
@@ -97,6 +112,14 @@ def application_test(request: AuthedRequest) -> JsonResponse:
         return JsonResponse({"ok": False, **explained(exc.error_code, exc.error_msg).as_json()})
     label = Application.AuthMode(mode).label
     return JsonResponse({"ok": True, "auth_mode": mode, "message": _("Connected: %s.") % label})
+
+
+def _aliyun_fields(exc: ValidationError) -> ValidationError:
+    """The services' errors under the names the Alibaba fields have on the form."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    names = {"base_url": "endpoint", "api_key": "access_key_id", "secret_key": "access_key_secret"}
+    return ValidationError({names.get(k, k): v for k, v in exc.message_dict.items()})
 
 
 def _messages_by_field(exc: ValidationError) -> dict[str, list[dict[str, str]]]:
@@ -112,16 +135,19 @@ def detail_context(
     application: Application,
     role: Role,
     *,
-    library_form: LibraryForm | None = None,
+    library_form: LibraryForm | InstanceForm | None = None,
     capacity_form: CapacityForm | None = None,
     capacity_for: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The application page; a form that came back invalid is shown in place of its blank."""
-    libraries = {lib.service: (lib, n) for lib, n in counts.application_library_counts(application)}
+    libraries = {
+        lib.instance_name or lib.service: (lib, n)
+        for lib, n in counts.application_library_counts(application)
+    }
     idle_before = timezone.now() - IDLE_WARNING
     cards = []
-    for service in Service:
+    for service in [] if application.aliyun else Service:
         library, count = libraries.get(service.value, (None, 0))
         cards.append(
             {
@@ -140,12 +166,26 @@ def detail_context(
                 ),
             }
         )
+    instances = []
+    if application.aliyun:
+        instances = [
+            {
+                "library": lib,
+                "count": n,
+                "capacity_form": capacity_form
+                if capacity_for == lib.pk and capacity_form is not None
+                else CapacityForm(initial={"capacity": lib.capacity + CAPACITY_UNIT}),
+            }
+            for lib, n in libraries.values()
+        ]
     # Set once by creation or rotation: the keys are shown on the next page only.
     show_secret = request.session.pop(SHOW_SECRET, None) == application.pk
     library_errors = []
-    if library_form is not None:
+    if library_form is not None and not application.aliyun:
         library_errors = [*library_form.non_field_errors(), *library_form.errors.get("service", [])]
     context = {
+        "instances": instances,
+        "instance_form": library_form if application.aliyun and library_form else InstanceForm(),
         "library_errors": library_errors,
         "application": application,
         "role": role,
@@ -197,7 +237,7 @@ def application_reveal(request: AuthedRequest, application_id: int) -> HttpRespo
 @login_required
 def application_rotate(request: AuthedRequest, application_id: int) -> HttpResponse:
     application, _role = get_application(request.user, application_id, Role.OWNER)
-    if application.backend != Application.Backend.BUILTIN:
+    if not application.builtin:
         raise Http404
     if request.method == "POST":
         application_rotate_secret(actor=request.user, application=application)

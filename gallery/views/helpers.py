@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from gallery.explain import explained
-from gallery.models import Image, ImageStatus
+from gallery.models import Image, ImageStatus, Library
+from wire.aliyun import MAX_PIC_BYTES
 from wire.baidu import MAX_IMAGE_BYTES
 
 SETTLED = {ImageStatus.INDEXED, ImageStatus.FAILED, ImageStatus.DELETED}
@@ -52,12 +53,17 @@ def next_url(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def read_upload(upload: UploadedFile) -> bytes | None:
-    """The file's bytes, or None when it is larger than the 3 MiB limit (not read in full)."""
-    if upload.size is not None and upload.size > MAX_IMAGE_BYTES:
+def upload_limit(library: Library) -> int:
+    """The largest file the library's wire takes: Baidu's 3 MiB, Alibaba's 4 MiB."""
+    return MAX_PIC_BYTES if library.is_instance else MAX_IMAGE_BYTES
+
+
+def read_upload(upload: UploadedFile, limit: int = MAX_IMAGE_BYTES) -> bytes | None:
+    """The file's bytes, or None when it is larger than `limit` (not read in full)."""
+    if upload.size is not None and upload.size > limit:
         return None
-    data = upload.read(MAX_IMAGE_BYTES + 1)
-    return None if len(data) > MAX_IMAGE_BYTES else data
+    data = upload.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def image_json(image: Image, service: str) -> dict[str, Any]:

@@ -15,8 +15,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, get_application, get_library
-from gallery.forms import BulkForm, CapacityForm, LabelsForm, LibraryForm, ListingForm, SearchForm
-from gallery.models import ImageStatus, Library, Role
+from gallery.forms import (
+    BulkForm,
+    CapacityForm,
+    InstanceForm,
+    LabelsForm,
+    LibraryForm,
+    ListingForm,
+    SearchForm,
+)
+from gallery.models import DEFAULT_CAPACITY, ImageStatus, Library, Role
 from gallery.selectors import batches, counts, images, listing
 from gallery.services.images import images_delete, images_retag
 from gallery.services.libraries import library_create, library_set_capacity
@@ -29,14 +37,18 @@ from gallery.views.helpers import AuthedRequest, add_errors, next_url
 @require_POST
 def library_new(request: AuthedRequest, application_id: int) -> HttpResponse:
     application, role = get_application(request.user, application_id, Role.OWNER)
-    form = LibraryForm(request.POST)
+    form: LibraryForm | InstanceForm = (
+        InstanceForm(request.POST) if application.aliyun else LibraryForm(request.POST)
+    )
     if form.is_valid():
+        data = form.cleaned_data
         try:
             library = library_create(
                 actor=request.user,
                 application=application,
-                service=form.cleaned_data["service"],
-                capacity=form.cleaned_data["capacity"],
+                service=data.get("service") or "",
+                capacity=data.get("capacity") or DEFAULT_CAPACITY,
+                instance_name=data.get("instance_name", ""),
             )
         except ValidationError as exc:
             add_errors(form, exc)
@@ -80,6 +92,7 @@ def _listing_filters(form: ListingForm) -> listing.ListingFilter:
         status=data.get("status") or "",
         q=(data.get("q") or "").strip(),
         oldest_first=data.get("sort") == "old",
+        product_id=(data.get("product_id") or "").strip(),
     )
 
 

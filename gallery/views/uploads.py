@@ -3,6 +3,7 @@ URLs always through a batch, whose task downloads them (a request never calls ou
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -18,6 +19,7 @@ from gallery.access import get_batch, get_library
 from gallery.forms import CheckForm, UploadForm
 from gallery.labels import Labels
 from gallery.models import Batch, Library, Role
+from gallery.pictures import PictureFields
 from gallery.selectors import batches, images
 from gallery.services import uploads
 from gallery.views.helpers import (
@@ -27,9 +29,9 @@ from gallery.views.helpers import (
     problem_json,
     read_upload,
     refusal_json,
+    upload_limit,
     wants_json,
 )
-from wire.baidu import MAX_IMAGE_BYTES
 
 
 def _upload_one(
@@ -40,6 +42,7 @@ def _upload_one(
     name: str,
     brief: str | None,
     labels: Labels,
+    picture: PictureFields,
 ) -> dict[str, Any]:
     """Upload one file; the result line the page shows for it, success or not."""
     try:
@@ -50,6 +53,7 @@ def _upload_one(
             filename=name,
             brief=brief or None,
             labels=labels,
+            picture=picture,
         )
     except uploads.UploadError as exc:
         refusal = uploads.refusal_of(exc)
@@ -62,10 +66,14 @@ def _upload_one(
     return line
 
 
-def _too_big(upload: UploadedFile, service: str) -> dict[str, Any]:
+def _too_big(upload: UploadedFile, library: Library) -> dict[str, Any]:
     size = (upload.size or 0) / 2**20
-    message = _("The file is %(size).1f MiB; the limit is 3 MiB.") % {"size": size}
-    return refusal_json(upload.name or "image", 216202, message, service, None)
+    message = _("The file is %(size).1f MiB; the limit is %(limit)d MiB.") % {
+        "size": size,
+        "limit": upload_limit(library) // 2**20,
+    }
+    code = "BadRequest" if library.is_instance else 216202
+    return refusal_json(upload.name or "image", code, message, library.service, None)
 
 
 def _into_batch(batch: Batch, files: list[UploadedFile]) -> list[dict[str, Any]]:
@@ -76,7 +84,9 @@ def _into_batch(batch: Batch, files: list[UploadedFile]) -> list[dict[str, Any]]
         # The refusal of this file, if any, is the problem appended after those seen now.
         seen = len(batch.problems)
         image = uploads.batch_add_file(
-            batch=batch, data=read_upload(upload), filename=upload.name or ""
+            batch=batch,
+            data=read_upload(upload, upload_limit(batch.library)),
+            filename=upload.name or "",
         )
         if image is not None:
             results.append({"name": upload.name, "ok": True, "image": image_json(image, service)})
@@ -90,11 +100,17 @@ def _check_inputs(form: UploadForm, files: list[UploadedFile]) -> None:
     urls = form.cleaned_data["urls"]
     if not files and not urls:
         form.add_error(None, _("Choose at least one file or give a URL."))
-    elif form.cleaned_data["brief"] and len(files) + len(urls) > 1:
+    elif form.cleaned_data.get("brief") and len(files) + len(urls) > 1:
         message = _(
             "A brief can be given for a single file only; each file of a batch gets its file name."
         )
         form.add_error("brief", message)
+    elif form.cleaned_data.get("pic_name") and len(files) + len(urls) > 1:
+        message = _(
+            "A picture name can be given for a single file only; each file of a batch gets its "
+            "file name."
+        )
+        form.add_error("pic_name", message)
 
 
 @login_required
@@ -116,15 +132,23 @@ def library_upload(request: AuthedRequest, library_id: int) -> HttpResponse:
             if answer is not None:
                 return answer
         else:
-            brief, labels = form.cleaned_data["brief"], form.labels
+            brief, labels = form.cleaned_data.get("brief"), form.labels
             for upload in files:
-                data = read_upload(upload)
+                data = read_upload(upload, upload_limit(library))
                 if data is None:
-                    results.append(_too_big(upload, library.service))
+                    results.append(_too_big(upload, library))
                     continue
                 name = upload.name or "image"
                 results.append(
-                    _upload_one(request, library, data=data, name=name, brief=brief, labels=labels)
+                    _upload_one(
+                        request,
+                        library,
+                        data=data,
+                        name=name,
+                        brief=brief,
+                        labels=labels,
+                        picture=form.picture,
+                    )
                 )
             if wants_json(request):
                 return JsonResponse({"ok": True, "results": results})
@@ -136,7 +160,7 @@ def library_upload(request: AuthedRequest, library_id: int) -> HttpResponse:
         "recent": images.recent_uploads(library, request.user),
         "batches": batches.library_batches(library, 5),
         "check_form": CheckForm(),
-        "max_bytes": MAX_IMAGE_BYTES,
+        "max_bytes": upload_limit(library),
     }
     status = 400 if request.method == "POST" and not form.is_valid() else 200
     return render(request, "gallery/upload.html", context, status=status)
@@ -152,9 +176,10 @@ def _upload_through_batch(
             actor=request.user,
             library=library,
             urls=form.cleaned_data["urls"],
-            brief=form.cleaned_data["brief"],
+            brief=form.cleaned_data.get("brief") or "",
             labels=form.labels,
             files_follow=bool(files),
+            picture=form.picture,
         )
     except ValidationError as exc:
         add_errors(form, exc)
@@ -180,14 +205,19 @@ def batch_new(request: AuthedRequest, library_id: int) -> HttpResponse:
         form.add_error(None, _("Choose at least one file or give a URL."))
     batch = None
     if form.is_valid():
+        single = len(files) == 1 and follow is False
+        picture = form.picture
+        if not single:
+            picture = replace(picture, pic_name="")
         try:
             batch = uploads.batch_create(
                 actor=request.user,
                 library=library,
                 urls=form.cleaned_data["urls"],
-                brief=form.cleaned_data["brief"] if len(files) == 1 and follow is False else "",
+                brief=(form.cleaned_data.get("brief") or "") if single else "",
                 labels=form.labels,
                 files_follow=follow or bool(files),
+                picture=picture,
             )
         except ValidationError as exc:
             add_errors(form, exc)

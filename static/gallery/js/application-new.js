@@ -9,7 +9,7 @@
   }
   function sync() {
     form.querySelectorAll("[data-backend-only]").forEach(function (node) {
-      node.hidden = node.getAttribute("data-backend-only") !== backend();
+      node.hidden = node.getAttribute("data-backend-only").split(" ").indexOf(backend()) < 0;
     });
   }
   form.querySelectorAll("input[name=backend]").forEach(function (radio) {
@@ -17,13 +17,22 @@
   });
   sync();
 
-  var button = form.querySelector("[data-test-connection]");
-  var out = form.querySelector("[data-test-result]");
-  if (!button || !out) return;
-  button.addEventListener("click", function () {
+  // The Alibaba fieldset sends its pair under the names the endpoint takes for both clouds.
+  var FIELDS = {
+    baidu: { base_url: "base_url", app_id: "app_id", api_key: "api_key", secret_key: "secret_key" },
+    aliyun: { base_url: "endpoint", api_key: "access_key_id", secret_key: "access_key_secret", region: "region" }
+  };
+  form.querySelectorAll("[data-test-connection]").forEach(function (button) {
+    var out = button.closest("fieldset").querySelector("[data-test-result]");
+    button.addEventListener("click", function () { test(button, out); });
+  });
+  function test(button, out) {
     var body = new FormData();
-    ["base_url", "app_id", "api_key", "secret_key"].forEach(function (name) {
-      var input = form.querySelector("[name=" + name + "]");
+    var kind = backend();
+    body.append("backend", kind);
+    var names = FIELDS[kind] || FIELDS.baidu;
+    Object.keys(names).forEach(function (name) {
+      var input = form.querySelector("[name=" + names[name] + "]");
       body.append(name, input ? input.value.trim() : "");
     });
     button.disabled = true;
@@ -49,5 +58,5 @@
     }).catch(function (error) {
       out.textContent = String(error);
     }).finally(function () { button.disabled = false; });
-  });
+  }
 })();

@@ -56,7 +56,7 @@
   function add(file) {
     var item = line(file.webkitRelativePath || file.name);
     if (file.size > maxBytes) {
-      refuse(item, { code: 216202, message: t("too_big", (file.size / 1048576).toFixed(1)), explanation: texts.limits });
+      refuse(item, { code: form.getAttribute("data-too-big-code") || 216202, message: t("too_big", (file.size / 1048576).toFixed(1)), explanation: texts.limits });
       return;
     }
     item.file = file;
@@ -128,12 +128,19 @@
 
   function common(body, single) {
     body.append("csrfmiddlewaretoken", Tuku.csrf(form));
-    ["tags", "class_id1", "class_id2"].forEach(function (name) {
+    // Labels, or an Alibaba instance's picture fields, apply to every file; a brief or a
+    // picture name only to a file sent alone.
+    ["tags", "class_id1", "class_id2", "product_id", "category_id", "int_attr1", "int_attr2",
+     "int_attr3", "int_attr4", "str_attr1", "str_attr2", "str_attr3", "str_attr4"].forEach(function (name) {
       var input = form.querySelector("[name=" + name + "]");
       if (input && input.value.trim()) body.append(name, input.value.trim());
     });
-    var brief = form.querySelector("[name=brief]");
-    if (single && brief && brief.value.trim()) body.append("brief", brief.value);
+    var custom = form.querySelector("[name=custom_content]");
+    if (custom && custom.value) body.append("custom_content", custom.value);
+    ["brief", "pic_name"].forEach(function (name) {
+      var input = form.querySelector("[name=" + name + "]");
+      if (single && input && input.value.trim()) body.append(name, input.value.trim());
+    });
   }
 
   function send(item, single) {

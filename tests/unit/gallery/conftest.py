@@ -10,9 +10,11 @@ import pytest
 import requests
 
 from console.celery import app as celery_app
+from gallery.backends import aliyun as aliyun_backend
 from gallery.backends import baidu as baidu_backend
 from gallery.models import Application, Library, Membership, Role
 from tests.conftest import make_image
+from tests.engine_wsgi import EngineAdapter
 from tests.fakebaidu import FakeBaidu
 
 
@@ -125,3 +127,17 @@ def web(settings) -> Iterator[str]:
     }
     yield base
     server.shutdown()
+
+
+@pytest.fixture
+def aliyun_engine(settings, monkeypatch):
+    """Alibaba-wire calls of built-in applications go to this process's engine, in-process."""
+    settings.ENGINE_URL = "http://testserver"
+    real = aliyun_backend.http_session
+
+    def session(*, public_only: bool) -> requests.Session:
+        s = real(public_only=public_only)
+        s.mount("http://testserver", EngineAdapter())
+        return s
+
+    monkeypatch.setattr(aliyun_backend, "http_session", session)

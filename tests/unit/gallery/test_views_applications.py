@@ -78,7 +78,7 @@ def test_a_builtin_application_shows_its_generated_keys_once(owner_client, perso
         ({"services": ["ocr"]}, "services", "Select a valid choice"),
         ({"name": "x" * 101}, "name", "at most 100 characters"),
         ({"qps_tier": "custom"}, "qps_custom", "Enter the custom QPS limit."),
-        ({"backend": "aliyun"}, "backend", "Select a valid choice"),
+        ({"backend": "tencent"}, "backend", "Select a valid choice"),
     ],
 )
 def test_bad_application_input_is_explained_beside_the_field(owner_client, data, field, message):
