@@ -11,6 +11,7 @@ app.conf.imports = (
     "gallery.services.sync",
     "gallery.services.uploads",
     "gallery.services.jobs",
+    "gallery.services.images",
     "gallery.services.sweep",
     "gallery.services.mirror",
     "gallery.services.orphans",

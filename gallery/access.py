@@ -87,10 +87,12 @@ def get_batch(user: User, batch_id: int, needed: Role = Role.VIEWER) -> tuple[Ba
 
 
 def editable_libraries(
-    user: User, service: str, *, excluding: Library | None = None
+    user: User, service: str | None = None, *, excluding: Library | None = None
 ) -> QuerySet[Library]:
-    """Libraries of one service on applications where the user may upload."""
-    libraries = Library.objects.filter(service=service).select_related("application")
+    """Libraries (of one service, if given) on applications where the user may upload."""
+    libraries = Library.objects.select_related("application")
+    if service is not None:
+        libraries = libraries.filter(service=service)
     if excluding is not None:
         libraries = libraries.exclude(pk=excluding.pk)
     if user.is_superuser:

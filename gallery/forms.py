@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from gallery.backends.aliyun import PictureQuery
 from gallery.labels import Labels, brief_problem, label_number
 from gallery.models import (
     DEFAULT_CAPACITY,
@@ -26,6 +27,7 @@ from gallery.models import (
     Service,
 )
 from gallery.pictures import PictureFields
+from searchapi.aliyun import Condition, filter_clause
 from wire.aliyun import (
     CAPACITY_UNIT,
     CATEGORIES,
@@ -282,12 +284,23 @@ class ClearForm(forms.Form):
 
 
 class CopyForm(forms.Form):
+    """The library or instance to copy into: any the user may upload to, of either wire."""
+
     target = forms.ModelChoiceField(label=_("Copy to"), queryset=Library.objects.none())
 
     def __init__(self, *args: Any, choices: QuerySet[Library], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = choices  # type: ignore[attr-defined]
-        self.fields["target"].label_from_instance = str  # type: ignore[attr-defined]
+        self.fields["target"].label_from_instance = _copy_target_label  # type: ignore[attr-defined]
+
+
+def _copy_target_label(library: Library) -> str:
+    """The target with its backend and kind, e.g. `Shop / shoes (Alibaba Cloud, Product
+    instance)`: the wire decides the mapping the preview shows."""
+    kind = (_("%(service)s instance") if library.is_instance else _("%(service)s library")) % {
+        "service": library.get_service_display()
+    }
+    return f"{library} ({library.application.get_backend_display()}, {kind})"
 
 
 class CredentialsForm(forms.Form):
@@ -558,6 +571,155 @@ class SearchForm(LabelsForm):
     )
 
 
+def _region_box(text: str) -> tuple[int, int, int, int] | None:
+    """ "x1,x2,y1,y2" (the wire's order, the query picture's pixels), or None if empty."""
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    if not parts:
+        return None
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 5 for p in parts):
+        raise ValidationError(_("Four whole numbers: x1,x2,y1,y2."))
+    x1, x2, y1, y2 = (int(p) for p in parts)
+    if x1 >= x2 or y1 >= y2:
+        raise ValidationError(_("The box needs x1 < x2 and y1 < y2."))
+    return x1, x2, y1, y2
+
+
+FILTER_ROWS = 3
+_FILTER_FIELDS = [("", _("—")), ("int_attr", "IntAttr"), ("str_attr", "StrAttr")]
+_FILTER_OPS = [("=", "="), ("!=", "≠"), (">", ">"), (">=", "≥"), ("<", "<"), ("<=", "≤")]
+
+
+class PictureSearchForm(forms.Form):
+    """The search box of an Alibaba instance: every option of SearchImageByPic from fields, the
+    filter built from rows of (attribute, comparison, value), never typed as syntax."""
+
+    image = forms.FileField(label=_("Image"), required=False)
+    url = forms.CharField(label=_("or an image URL"), required=False, max_length=1024)
+    q = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    image_id = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    category_id = forms.TypedChoiceField(
+        label=_("Category"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", _("Any category")), *CATEGORIES.items()],
+    )
+    subject = forms.ChoiceField(
+        label=_("Search with"),
+        required=False,
+        initial="detect",
+        choices=[
+            ("detect", _("the main subject, detected")),
+            ("whole", _("the whole picture")),
+        ],
+    )
+    region = forms.CharField(
+        label=_("Subject box"),
+        required=False,
+        max_length=40,
+        help_text=_(
+            "x1,x2,y1,y2 in the picture's pixels; draw it on the picture. Overrides detection."
+        ),
+    )
+    distinct = forms.BooleanField(label=_("One picture per product"), required=False)
+    threshold = forms.DecimalField(
+        label=_("Minimum score"),
+        required=False,
+        min_value=0,
+        max_value=1,
+        decimal_places=2,
+        max_digits=3,
+    )
+    match = forms.ChoiceField(
+        label=_("Match"),
+        required=False,
+        choices=[("all", _("all conditions (AND)")), ("any", _("any condition (OR)"))],
+    )
+    num = forms.IntegerField(
+        label=_("Results"), required=False, min_value=1, max_value=100, initial=20
+    )
+    start = forms.IntegerField(required=False, min_value=0, max_value=499)
+
+    def __init__(self, *args: Any, library: Library, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.library = library
+        if library.service != Service.PRODUCT:
+            del self.fields["category_id"]
+        for n in range(1, FILTER_ROWS + 1):
+            self.fields[f"f{n}_field"] = forms.ChoiceField(
+                label=_("Attribute"), required=False, choices=_FILTER_FIELDS
+            )
+            self.fields[f"f{n}_op"] = forms.ChoiceField(
+                label=_("Comparison"), required=False, choices=_FILTER_OPS
+            )
+            self.fields[f"f{n}_value"] = forms.CharField(
+                label=_("Value"), required=False, max_length=MAX_STR_ATTR
+            )
+        self.filter_text = ""
+
+    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"f{n}_field"], self[f"f{n}_op"], self[f"f{n}_value"])
+            for n in range(1, FILTER_ROWS + 1)
+        ]
+
+    def clean_region(self) -> tuple[int, int, int, int] | None:
+        return _region_box(self.cleaned_data.get("region") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        conditions = []
+        for n in range(1, FILTER_ROWS + 1):
+            field, op = data.get(f"f{n}_field"), data.get(f"f{n}_op") or "="
+            value = (data.get(f"f{n}_value") or "").strip()
+            if not field:
+                continue
+            if not value:
+                self.add_error(f"f{n}_value", _("Give the value to compare with."))
+                continue
+            if field == "int_attr":
+                digits = value.removeprefix("-")
+                if not (digits.isascii() and digits.isdecimal() and len(digits) <= 10):
+                    self.add_error(f"f{n}_value", _("IntAttr compares with a whole number."))
+                    continue
+                conditions.append(Condition(field, op, int(value)))
+            else:
+                conditions.append(Condition(field, op, value))
+        if conditions and not self.errors:
+            try:
+                self.filter_text = filter_clause(conditions, any_of=data.get("match") == "any")
+            except ValueError as exc:
+                self.add_error("f1_value", str(exc))
+        return data
+
+    @property
+    def query(self) -> PictureQuery:
+        data = self.cleaned_data
+        threshold = data.get("threshold")
+        return PictureQuery(
+            category_id=data.get("category_id"),
+            crop=data.get("subject") != "whole",
+            region=data.get("region"),
+            filter=self.filter_text,
+            distinct=bool(data.get("distinct")),
+            threshold=float(threshold) if threshold is not None else None,
+            start=data.get("start") or 0,
+            num=data.get("num") or 20,
+        )
+
+
+class PictureCheckForm(forms.Form):
+    """ "Is this picture already here?" on an instance: CheckImageExists by the pair."""
+
+    product_id = forms.CharField(label=_("Product id"), max_length=MAX_ID)
+    pic_name = forms.CharField(label=_("Picture name"), max_length=MAX_ID)
+
+
+class CompareForm(forms.Form):
+    first = forms.FileField(label=_("First picture"))
+    second = forms.FileField(label=_("Second picture"))
+
+
 class CheckForm(forms.Form):
     image = forms.FileField(label=_("Image"), required=False)
     url = forms.CharField(label=_("or an image URL"), required=False, max_length=1024)
@@ -573,3 +735,105 @@ class BulkForm(forms.Form):
         # Any integer: the view keeps only ids of the library.
         self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
         self.fields["ids"].error_messages["required"] = _("Select at least one image.")
+
+
+# --- an Alibaba instance's pictures: edit, and delete by product or by filter -----------------
+
+
+class PictureEditForm(PictureForm):
+    """A stored picture's attributes and custom content (UpdateImage). Its ProductId and
+    PicName are its identity on the wire, which UpdateImage changes no more than the category:
+    the page shows them, not as fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("product_id", "pic_name", "category_id"):
+            del self.fields[name]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                self.picture.clean(filename="image", product_instance=False)
+            except ValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(name if name in self.fields else None, message)
+        return data
+
+
+class PictureDeleteForm(forms.Form):
+    """What a delete of many pictures takes: one product (`by="product"`), or the pictures
+    matching rows of (attribute, comparison, value), all or any of them (`by="filter"`,
+    aliyun-wire §5.3); and what the user typed to confirm."""
+
+    product_id = forms.CharField(label=_("Product id"), required=False, max_length=MAX_ID)
+    match = forms.ChoiceField(
+        label=_("Match"),
+        required=False,
+        choices=[("all", _("all conditions (AND)")), ("any", _("any condition (OR)"))],
+    )
+    confirm = forms.CharField(label=_("Confirmation"), required=False, max_length=300)
+
+    def __init__(self, *args: Any, by: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.by = by
+        self.conditions: list[Condition] = []
+        if by == "product":
+            self.fields["product_id"].required = True
+            del self.fields["match"]
+            return
+        del self.fields["product_id"]
+        for n in range(1, FILTER_ROWS + 1):
+            self.fields[f"f{n}_field"] = forms.ChoiceField(
+                label=_("Attribute"), required=False, choices=_FILTER_FIELDS
+            )
+            self.fields[f"f{n}_op"] = forms.ChoiceField(
+                label=_("Comparison"), required=False, choices=_FILTER_OPS
+            )
+            self.fields[f"f{n}_value"] = forms.CharField(
+                label=_("Value"), required=False, max_length=MAX_STR_ATTR
+            )
+
+    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"f{n}_field"], self[f"f{n}_op"], self[f"f{n}_value"])
+            for n in range(1, FILTER_ROWS + 1)
+        ]
+
+    def clean_product_id(self) -> str:
+        return str(self.cleaned_data.get("product_id") or "").strip()
+
+    @property
+    def any_of(self) -> bool:
+        return self.cleaned_data.get("match") == "any"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.by == "product":
+            return data
+        for n in range(1, FILTER_ROWS + 1):
+            field, op = data.get(f"f{n}_field"), data.get(f"f{n}_op") or "="
+            value = (data.get(f"f{n}_value") or "").strip()
+            if not field:
+                continue
+            if not value:
+                self.add_error(f"f{n}_value", _("Give the value to compare with."))
+                continue
+            if field == "int_attr":
+                digits = value.removeprefix("-")
+                if not (digits.isascii() and digits.isdecimal() and len(digits) <= 10):
+                    self.add_error(f"f{n}_value", _("IntAttr compares with a whole number."))
+                    continue
+                condition = Condition(field, op, int(value))
+            else:
+                condition = Condition(field, op, value)
+            try:
+                filter_clause([condition])
+            except ValueError as exc:
+                self.add_error(f"f{n}_value", str(exc))
+                continue
+            self.conditions.append(condition)
+        if not self.conditions and not self.errors:
+            self.add_error("f1_value", _("Give at least one condition."))
+        return data

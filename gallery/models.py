@@ -193,11 +193,6 @@ class Library(models.Model):
         return self.instance_name or str(self.get_service_display())
 
     @property
-    def service_type(self) -> int | None:
-        """An instance's Alibaba service type; None for a Baidu library."""
-        return TYPE_OF_SERVICE.get(self.service) if self.instance_name else None
-
-    @property
     def is_instance(self) -> bool:
         """An Alibaba instance: pictures with product ids and attributes, not briefs and tags."""
         return bool(self.instance_name)

@@ -6,6 +6,7 @@ from gallery.views import (
     images,
     libraries,
     members,
+    pictures,
     search,
     uploads,
 )
@@ -72,11 +73,33 @@ urlpatterns = [
     path("libraries/<int:library_id>/check/", search.library_check, name="library-check"),
     path("libraries/<int:library_id>/search/", search.library_search, name="search"),
     path(
+        "libraries/<int:library_id>/pictures/check/",
+        pictures.instance_check,
+        name="instance-check",
+    ),
+    path(
+        "libraries/<int:library_id>/pictures/compare/",
+        pictures.instance_compare,
+        name="instance-compare",
+    ),
+    path(
         "libraries/<int:library_id>/search/query-image/",
         search.search_query_image,
         name="search-query-image",
     ),
     path("libraries/<int:library_id>/batches/", uploads.batch_new, name="batch-new"),
+    path(
+        "libraries/<int:library_id>/pictures/delete/product/",
+        images.pictures_delete,
+        {"by": "product"},
+        name="pictures-delete-product",
+    ),
+    path(
+        "libraries/<int:library_id>/pictures/delete/filter/",
+        images.pictures_delete,
+        {"by": "filter"},
+        name="pictures-delete-filter",
+    ),
     path("libraries/<int:library_id>/clear/", batches.library_clear, name="library-clear"),
     path("libraries/<int:library_id>/repush/", batches.library_repush, name="library-repush"),
     path("libraries/<int:library_id>/copy/", batches.library_copy, name="library-copy"),

@@ -17,7 +17,8 @@ from typing import ClassVar
 from gallery.backends.base import ApiChanges, Backend, Codes, Hit, HitPage, Keys, Stored
 from gallery.backends.calls import call_save, http_session, rate_limiter, request_timeout
 from gallery.labels import Labels
-from gallery.models import SERVICE_OF_TYPE, Application, Image, Library, Picture
+from gallery.models import SERVICE_OF_TYPE, Application, Image, ImageStatus, Library, Picture
+from gallery.pictures import PictureFields
 from searchapi.aliyun import (
     AliyunClient,
     AliyunError,
@@ -28,7 +29,7 @@ from searchapi.aliyun import (
     Credentials,
     SearchResult,
 )
-from wire.aliyun import MAX_NUM, hosted_endpoint, picture_ref
+from wire.aliyun import MAX_NUM, MAX_RESULTS, hosted_endpoint, picture_ref
 
 DEFAULT_REGION = "cn-shanghai"
 
@@ -162,15 +163,27 @@ class AliyunBackend(Backend):
         image: bytes | None = None,
         brief: str | None = None,
         labels: Labels | None = None,
+        picture: PictureFields | None = None,
     ) -> None:
-        """Send the picture's attributes as its row holds them (Alibaba has no brief or tags:
-        the pair is fixed, the attributes are what changes)."""
-        picture = Picture.objects.get(image__library=library, image__cont_sign=ref)
+        """Send a picture's attributes and custom content under its pair (Alibaba has no brief
+        or tags: the pair is fixed, the attributes are what changes): the edit `picture`, or
+        without one what the row's Picture holds. Absent values (None, "") are left as the
+        instance stores them: the wire cannot clear one."""
+        if picture is None:
+            # The live row of the ref: a replaced picture leaves a tombstone of the same ref.
+            stored = Picture.objects.exclude(image__status=ImageStatus.DELETED).get(
+                image__library=library, image__cont_sign=ref
+            )
+            product_id, pic_name = stored.product_id, stored.pic_name
+            attributes = attributes_of(stored)
+        else:
+            product_id, pic_name = picture.product_id, picture.pic_name
+            attributes = attributes_of(picture.picture())
         self.client.update_image(
             library.instance_name,
-            product_id=picture.product_id,
-            pic_name=picture.pic_name,
-            attributes=attributes_of(picture),
+            product_id=product_id,
+            pic_name=pic_name,
+            attributes=attributes,
         )
 
     def delete(self, library: Library, rows: Sequence[Image]) -> None:
@@ -216,6 +229,31 @@ class AliyunBackend(Backend):
             start=query.start,
             num=query.num,
         )
+
+    def pictures_by_filter(
+        self, library: Library, *, filter: str, limit: int = MAX_RESULTS
+    ) -> tuple[list[Auction], bool]:
+        """The stored pictures matching a §5.3 `filter`, in pages of MAX_NUM up to `limit`
+        (the wire's window ends at MAX_RESULTS); and whether the instance may hold more."""
+        found: list[Auction] = []
+        while len(found) < limit:
+            num = min(MAX_NUM, limit - len(found))
+            page = self.client.search_image_by_filter(
+                library.instance_name, filter=filter, start=len(found), num=num
+            )
+            found += page
+            if len(page) < num:
+                return found, False
+        return found, True
+
+    def pictures_delete(
+        self, library: Library, *, product_id: str | None = None, filter: str | None = None
+    ) -> list[str]:
+        """DeleteImage of every picture of a product, or of every picture matching a §5.3
+        `filter`, whoever added them; the PicNames deleted."""
+        if filter is not None:
+            return self.client.delete_image(library.instance_name, filter=filter)
+        return self.client.delete_image(library.instance_name, product_id=product_id)
 
     def picture_exists(self, library: Library, *, product_id: str, pic_name: str) -> Auction | None:
         return self.client.check_image_exists(

@@ -18,6 +18,7 @@ from gallery.backends.base import ApiChanges, Backend, Codes, Hit, HitPage, Keys
 from gallery.backends.calls import call_save, http_session, rate_limiter, request_timeout
 from gallery.labels import Labels
 from gallery.models import Application, Image, Library
+from gallery.pictures import PictureFields
 from searchapi.baidu import BaiduClient, BaiduError, CallRecord, Credentials
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,10 @@ class BaiduBackend(Backend):
         image: bytes | None = None,
         brief: str | None = None,
         labels: Labels | None = None,
+        picture: PictureFields | None = None,
     ) -> None:
-        # As on the wire, None (and empty tags) leaves a stored value as it is.
+        # As on the wire, None (and empty tags) leaves a stored value as it is; a Baidu library
+        # has no pictures, so `picture` is never given here.
         labels = labels or Labels()
         self.client.update(
             library.service,

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from gallery.labels import Labels
 from gallery.models import Application, Image, Library
+from gallery.pictures import PictureFields
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,12 @@ class Backend(ABC):
         image: bytes | None = None,
         brief: str | None = None,
         labels: Labels | None = None,
+        picture: PictureFields | None = None,
     ) -> None:
         """Change brief and labels of the image named by `ref` or by its bytes; None (and an
-        empty label set) leaves a field as it is."""
+        empty label set) leaves a field as it is. `picture` (Alibaba) is the edit of a
+        picture's attributes and custom content, sent under its pair; None: as its row holds
+        them. Backends without pictures ignore it."""
 
     @abstractmethod
     def delete(self, library: Library, rows: Sequence[Image]) -> None:

@@ -141,7 +141,8 @@ def library_page(
     descending = not filters.oldest_first
     rows: QuerySet[Image] = Image.objects.listed().filter(library=library).filter(filters.where())
     if library.is_instance:
-        rows = rows.select_related("picture")
+        # Prefetched, not joined: a join would need `picture` among the deferred cell fields.
+        rows = rows.prefetch_related("picture")
     order = ["-created_at", "-id"] if descending else ["created_at", "id"]
     reverse = ["created_at", "id"] if descending else ["-created_at", "-id"]
     back = Cursor.decode(before) if before else None

@@ -6,6 +6,7 @@ stopped (`cursor`), so a redelivered message or a restarted worker loses nothing
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 from celery import shared_task
@@ -15,15 +16,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_for
-from gallery.labels import Labels
+from gallery.mapping import Mapped, Side, SourceRow, file_name_of, map_row, unique_pic_name
 from gallery.models import ActivityVerb, Batch, Image, ImageStatus, Library
 from gallery.services.activity import Actor, acting_user, activity_record
-from gallery.services.batches import batch_problem, batch_settle, job_give_up
+from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
 from gallery.services.images import images_delete
 from gallery.services.rows import read_original, remove_files, set_status, tombstone
 from gallery.services.sync import image_add_task
 from gallery.services.task_base import ConsoleTask
-from gallery.services.uploads import batch_item
+from gallery.services.uploads import UploadError, image_upload, refusal_of
 
 
 def batch_cancel(*, actor: Actor, batch: Batch) -> int:
@@ -141,14 +142,14 @@ def library_repush(*, actor: Actor, library: Library) -> Batch:
 
 
 def library_copy(*, actor: Actor, source: Library, target: Library) -> Batch:
-    """Copy the live rows with their originals into another library of the same service and
-    push them. Rows are made by a task, resumable at `cursor`."""
+    """Copy the live rows into another library, of either wire, and push them there: each kept
+    original is uploaded again with its metadata mapped for the target (`gallery.mapping`),
+    through `image_upload`, so the target's own rules apply. Rows are made by a task,
+    resumable at `cursor`; rows without an original become problems of the job."""
     if target.pk == source.pk:
         raise ValidationError({"target": _("Choose another library.")})
-    if target.service != source.service:
-        raise ValidationError({"target": _("Copies go to a library of the same service only.")})
-    total = source.images.live().exclude(original="").count()
-    if not total:
+    total = source.images.live().count()
+    if not source.images.live().exclude(original="").exists():
         raise ValidationError(_("This library has no image with a stored original to copy."))
     with transaction.atomic():
         batch = Batch.objects.create(
@@ -182,8 +183,8 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
             break
         rows = list(
             source.images.live()
+            .select_related("picture")
             .filter(pk__gt=batch.cursor)
-            .exclude(original="")
             .order_by("pk")[:chunk]
         )
         if not rows:
@@ -191,23 +192,80 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
         for row in rows:
             if not Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING).exists():
                 break
-            try:
-                data = read_original(row)
-            except OSError as exc:
-                batch_problem(batch_id, row.brief, "internal", str(exc))
-            else:
-                batch_item(
-                    batch,
-                    data=data,
-                    name=PurePosixPath(str(row.original.name)).name,
-                    brief=row.brief,
-                    labels=Labels.of(row),
-                    source_kind=row.source_kind,
-                    source=row.source,
+            if not row.original:
+                batch_problem(
+                    batch_id,
+                    row.brief,
+                    "",
+                    _("Not copied: no original is kept (it was added through the API)."),
                 )
+            else:
+                _copy_row(
+                    batch, row, map_row(SourceRow.of(row), Side.of(source), Side.of(batch.library))
+                )
+            # Only this task moves the cursor; a redelivered message resumes after this row,
+            # and one that copied it but died before this line finds its copy already there.
             Batch.objects.filter(pk=batch_id).update(cursor=row.pk)
     Batch.objects.filter(pk=batch_id).update(feeding=False)
     batch_settle(batch_id=batch_id)
+
+
+def _copy_row(batch: Batch, row: Image, mapped: Mapped) -> None:
+    """Upload one source row into the job's library; a refusal becomes one of its problems."""
+    target = batch.library
+    picture = mapped.picture
+    if picture is not None:
+        product_id = picture.product_id
+        there: list[Image] = []
+
+        def taken(name: str) -> bool:
+            # A name whose holder has these very bytes is where this picture already is (a
+            # copy run before, renamed or not): the search stops there and nothing is sent.
+            holder = _picture_holder(target, product_id, name)
+            if holder is not None and holder.sha256 == row.sha256:
+                there.append(holder)
+                return False
+            return holder is not None
+
+        picture = replace(picture, pic_name=unique_pic_name(picture.pic_name, taken))
+        if there:
+            batch_problem(
+                batch.pk, row.brief, "", _("This picture is already there."), duplicate=there[0]
+            )
+            return
+    try:
+        data = read_original(row)
+    except OSError as exc:
+        batch_problem(batch.pk, row.brief, "internal", str(exc))
+        return
+    name = file_name_of(row.source) or PurePosixPath(str(row.original.name)).name
+    try:
+        image_upload(
+            actor=batch.created_by,
+            library=target,
+            data=data,
+            filename=name,
+            brief=mapped.brief if picture is None else None,
+            labels=mapped.labels,
+            source_kind=row.source_kind,
+            source=row.source,
+            batch=batch,
+            picture=picture,
+        )
+    except UploadError as exc:
+        refusal = refusal_of(exc)
+        batch_problem(batch.pk, row.brief, refusal.code, refusal.message, refusal.duplicate)
+        if refusal.library_full:
+            batch_stop_full(batch.pk)
+
+
+def _picture_holder(library: Library, product_id: str, pic_name: str) -> Image | None:
+    """The live row of `library` that holds this pair, if any."""
+    return (
+        library.images.live()
+        .filter(picture__product_id=product_id, picture__pic_name=pic_name)
+        .first()
+    )
 
 
 @shared_task(

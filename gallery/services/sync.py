@@ -10,6 +10,7 @@ row: it waits for the backend and the sweeper sends it again (`gallery.services.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from celery import shared_task
@@ -19,7 +20,16 @@ from django.utils import timezone
 from gallery.backends import backend_class, backend_for
 from gallery.backends.base import Backend, Stored
 from gallery.labels import Labels
-from gallery.models import Batch, Image, ImageSource, ImageStatus
+from gallery.models import (
+    INT_ATTR_FIELDS,
+    STR_ATTR_FIELDS,
+    Batch,
+    Image,
+    ImageSource,
+    ImageStatus,
+    Picture,
+)
+from gallery.pictures import PictureFields
 from gallery.services.batches import batch_settle, batch_stop_full
 from gallery.services.rows import IN_FLIGHT, read_original, remove_files, set_status, tombstone
 from gallery.services.task_base import ConsoleTask, wait_start
@@ -191,9 +201,11 @@ def image_update_run(*, image_id: int) -> None:
     change = dict(row.pending_update)
     library = row.library
     labels = Labels.from_json(change) if "tags" in change else None
+    # An Alibaba edit: the picture's new attributes under its pair, which never changes.
+    picture = _edited_picture(row, change["picture"]) if "picture" in change else None
     try:
         backend_for(library.application).update(
-            library, ref=row.cont_sign, brief=change.get("brief"), labels=labels
+            library, ref=row.cont_sign, brief=change.get("brief"), labels=labels, picture=picture
         )
     except ApiError as exc:
         if exc.retryable:
@@ -206,6 +218,8 @@ def image_update_run(*, image_id: int) -> None:
             row.brief = change["brief"]
         if labels is not None:
             labels.apply(row)
+        if picture is not None:
+            _picture_apply(row, picture)
         # Only clear what was sent: a newer edit made meanwhile stays pending.
         row.pending_update = None if row.pending_update == change else row.pending_update
         row.error_code = row.error_msg = ""
@@ -213,6 +227,34 @@ def image_update_run(*, image_id: int) -> None:
         row.save()
         if row.pending_update:
             image_update_task.enqueue(row.pk)
+
+
+def _edited_picture(row: Image, edit: dict[str, Any]) -> PictureFields:
+    """The picture as the edit leaves it: its pair and category as stored, the edited
+    attributes and custom content."""
+    stored = Picture.objects.get(image=row)
+    fields = PictureFields.from_json(edit)
+    return replace(
+        fields,
+        product_id=stored.product_id,
+        pic_name=stored.pic_name,
+        category_id=stored.category_id,
+    )
+
+
+def _picture_apply(row: Image, fields: PictureFields) -> None:
+    """Copy an accepted edit onto the row's Picture: now the backend holds it. As on the wire,
+    an absent value leaves the stored one (the edit service refuses clearing one anyway)."""
+    picture = Picture.objects.select_for_update().get(image=row)
+    for name, value in zip(INT_ATTR_FIELDS, fields.int_attrs, strict=True):
+        if value is not None:
+            setattr(picture, name, value)
+    for name, text in zip(STR_ATTR_FIELDS, fields.str_attrs, strict=True):
+        if text:
+            setattr(picture, name, text)
+    if fields.custom_content:
+        picture.custom_content = fields.custom_content
+    picture.save(update_fields=[*INT_ATTR_FIELDS, *STR_ATTR_FIELDS, "custom_content"])
 
 
 def _update_refused(*, image_id: int, error: ApiError, change: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
 from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library
 from gallery.selectors.usage import Usage
+from wire.aliyun import CATEGORIES
 
 register = template.Library()
 
@@ -71,8 +72,16 @@ def percent(part: int | float | None, whole: int | float | None) -> float:
 
 
 @register.filter
-def score(value: float) -> str:
-    return f"{value:.2f}"
+def score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+@register.filter
+def category(category_id: int | None) -> str:
+    """An Alibaba category's name ("Shoes"), or the id itself if it is not one of them."""
+    if category_id is None:
+        return ""
+    return CATEGORIES.get(category_id, str(category_id))
 
 
 @register.filter

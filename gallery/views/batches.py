@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from gallery.access import can, editable_libraries, get_batch, get_library
 from gallery.forms import ClearForm, CopyForm
 from gallery.models import Application, ImageStatus, Role
-from gallery.selectors import batches, counts
+from gallery.selectors import batches, copies, counts
 from gallery.services import jobs
 from gallery.views.helpers import AuthedRequest, add_errors, problem_json
 
@@ -103,18 +103,31 @@ def library_repush(request: AuthedRequest, library_id: int) -> HttpResponse:
 
 @login_required
 def library_copy(request: AuthedRequest, library_id: int) -> HttpResponse:
+    """GET: pick the target; with `?target=` the preview of the mapping and the first rows.
+    POST: start the copy, then the job's page."""
     library, _role = get_library(request.user, library_id, Role.EDITOR)
-    choices = editable_libraries(request.user, library.service, excluding=library)
-    form = CopyForm(request.POST if request.method == "POST" else None, choices=choices)
-    if request.method == "POST" and form.is_valid():
-        try:
-            batch = jobs.library_copy(
-                actor=request.user, source=library, target=form.cleaned_data["target"]
-            )
-        except ValidationError as exc:
-            add_errors(form, exc)
+    choices = editable_libraries(request.user, excluding=library)
+    posted = request.method == "POST"
+    data = request.POST if posted else (request.GET if "target" in request.GET else None)
+    form = CopyForm(data, choices=choices)
+    preview = None
+    if form.is_valid():
+        target = form.cleaned_data["target"]
+        if posted:
+            try:
+                batch = jobs.library_copy(actor=request.user, source=library, target=target)
+            except ValidationError as exc:
+                add_errors(form, exc)
+            else:
+                return redirect("gallery:batch", batch.pk)
         else:
-            return redirect("gallery:batch", batch.pk)
-    context = {"library": library, "application": library.application, "form": form}
-    status = 400 if request.method == "POST" else 200
+            preview = copies.copy_preview(source=library, target=target)
+    context = {
+        "library": library,
+        "application": library.application,
+        "form": form,
+        "preview": preview,
+        "target": form.cleaned_data.get("target") if form.is_bound and not form.errors else None,
+    }
+    status = 400 if data is not None and form.errors else 200
     return render(request, "gallery/library_copy.html", context, status=status)

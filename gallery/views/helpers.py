@@ -53,6 +53,11 @@ def next_url(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def search_key(request: AuthedRequest, library: Library, token: str) -> str:
+    """Where a search keeps its query image for paging: per user, library and image."""
+    return f"tuku-search:{request.user.pk}:{library.pk}:{token}"
+
+
 def upload_limit(library: Library) -> int:
     """The largest file the library's wire takes: Baidu's 3 MiB, Alibaba's 4 MiB."""
     return MAX_PIC_BYTES if library.is_instance else MAX_IMAGE_BYTES

@@ -1,4 +1,5 @@
-"""One image: its preview page, edit, delete, re-push and files; the status the pages poll."""
+"""One image: its preview page, edit, delete, re-push and files; the status the pages poll; and
+the deletes of many pictures of an Alibaba instance at once, by product or by filter."""
 
 from __future__ import annotations
 
@@ -22,33 +23,96 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, get_image, get_library
-from gallery.forms import ImageEditForm
-from gallery.models import Image, Role
+from gallery.forms import ImageEditForm, PictureDeleteForm, PictureEditForm
+from gallery.models import INT_ATTR_FIELDS, STR_ATTR_FIELDS, Image, Picture, Role
 from gallery.selectors import history
 from gallery.selectors.images import image_duplicate_of, image_pending, images_status
 from gallery.services import images
+from gallery.services.images import DeletePreview, PictureSelection
 from gallery.views.helpers import SETTLED, AuthedRequest, add_errors, image_json
+from wire.aliyun import CATEGORIES
+
+
+def _subject_box(picture: Picture) -> dict[str, int] | None:
+    """The subject box the backend stored the picture with ("x1,x2,y1,y2", the original's
+    pixels) as the preview's SVG rectangle; None when there is none or it does not read."""
+    try:
+        x1, x2, y1, y2 = (int(v) for v in picture.region.split(","))
+    except ValueError:
+        return None
+    if not (0 <= x1 < x2 and 0 <= y1 < y2):
+        return None
+    return {"x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1}
+
+
+def _category_name(category_id: int | None) -> str:
+    """ "4 Shoes": the id as the wire sends it, with Alibaba's name for it."""
+    if category_id is None:
+        return ""
+    name = CATEGORIES.get(category_id)
+    return f"{category_id} {name}" if name else str(category_id)
+
+
+def _picture_initial(picture: Picture, pending: dict[str, Any] | None) -> dict[str, Any]:
+    """The edit form's values: the edit waiting for the backend, else what it holds."""
+    if pending is not None:
+        values = [*pending["int_attrs"], *pending["str_attrs"]]
+        custom = pending["custom_content"]
+    else:
+        values = [*picture.int_attrs, *picture.str_attrs]
+        custom = picture.custom_content
+    return {
+        **dict(zip((*INT_ATTR_FIELDS, *STR_ATTR_FIELDS), values, strict=True)),
+        "custom_content": custom,
+    }
 
 
 def _preview_context(image: Image, role: Role, **extra: Any) -> dict[str, Any]:
     library = image.library
     pending = image.pending_update or {}
-    initial = {
-        "brief": pending.get("brief", image.brief),
-        "tags": ", ".join(str(t) for t in pending.get("tags", image.tags)),
-        "class_id1": pending.get("class_id1", image.class_id1),
-        "class_id2": pending.get("class_id2", image.class_id2),
-    }
-    context = {
+    context: dict[str, Any] = {
         "image": image,
         "library": library,
         "application": library.application,
         "can_edit": can(role, Role.EDITOR),
         "history": history.image_history(image),
-        "form": ImageEditForm(initial=initial, library=library),
         "in_progress": image.status not in SETTLED or bool(image.pending_update),
         "duplicate_of": image_duplicate_of(image),
     }
+    if library.is_instance:
+        picture = image.picture
+        context |= {
+            "picture": picture,
+            "subject": _subject_box(picture),
+            # The box's line, about 0.4 % of the picture's longer side, at least 2 px.
+            "stroke": max(2, max(image.width, image.height) // 250),
+            "form": PictureEditForm(initial=_picture_initial(picture, pending.get("picture"))),
+            "pending_picture": pending.get("picture"),
+            "attributes": list(
+                zip(
+                    ("IntAttr", "IntAttr2", "IntAttr3", "IntAttr4"),
+                    picture.int_attrs,
+                    strict=True,
+                )
+            )
+            + list(
+                zip(
+                    ("StrAttr", "StrAttr2", "StrAttr3", "StrAttr4"),
+                    picture.str_attrs,
+                    strict=True,
+                )
+            ),
+            "category_given": _category_name(picture.category_id),
+            "category_used": _category_name(picture.category_used),
+        }
+    else:
+        initial = {
+            "brief": pending.get("brief", image.brief),
+            "tags": ", ".join(str(t) for t in pending.get("tags", image.tags)),
+            "class_id1": pending.get("class_id1", image.class_id1),
+            "class_id2": pending.get("class_id2", image.class_id2),
+        }
+        context["form"] = ImageEditForm(initial=initial, library=library)
     context.update(extra)
     return context
 
@@ -64,16 +128,23 @@ def image_detail(request: AuthedRequest, image_id: int) -> HttpResponse:
 @require_POST
 def image_edit(request: AuthedRequest, image_id: int) -> HttpResponse:
     image, role = get_image(request.user, image_id, Role.EDITOR)
-    kept = (image.pending_update or {}).get("brief", image.brief)
-    form = ImageEditForm(request.POST, library=image.library, kept_brief=kept)
+    form: ImageEditForm | PictureEditForm
+    if image.library.is_instance:
+        form = PictureEditForm(request.POST)
+    else:
+        kept = (image.pending_update or {}).get("brief", image.brief)
+        form = ImageEditForm(request.POST, library=image.library, kept_brief=kept)
     if form.is_valid():
         try:
-            images.image_update(
-                actor=request.user,
-                image=image,
-                brief=form.cleaned_data["brief"],
-                labels=form.labels,
-            )
+            if isinstance(form, PictureEditForm):
+                images.image_update(actor=request.user, image=image, picture=form.picture)
+            else:
+                images.image_update(
+                    actor=request.user,
+                    image=image,
+                    brief=form.cleaned_data["brief"],
+                    labels=form.labels,
+                )
         except ValidationError as exc:
             add_errors(form, exc)
         else:
@@ -97,6 +168,55 @@ def image_delete(request: AuthedRequest, image_id: int) -> HttpResponse:
     return render(
         request, "gallery/confirm_delete.html", {"image": image, "library": image.library}
     )
+
+
+@login_required
+def pictures_delete(request: AuthedRequest, library_id: int, by: str) -> HttpResponse:
+    """Delete every picture of a product (`by="product"`) or every picture matching a filter
+    (`by="filter"`): a GET counts what it takes, the POST with the typed confirmation deletes."""
+    library, _role = get_library(request.user, library_id, Role.EDITOR)
+    if not library.is_instance:
+        raise Http404
+    posted = request.method == "POST"
+    form = PictureDeleteForm(request.POST if posted else (request.GET or None), by=by)
+    preview: DeletePreview | None = None
+    if form.is_bound and form.is_valid():
+        selection = PictureSelection(
+            product_id=form.cleaned_data.get("product_id") or "",
+            conditions=tuple(form.conditions),
+            any_of=by == "filter" and form.any_of,
+        )
+        if posted:
+            try:
+                done = images.pictures_delete(
+                    actor=request.user,
+                    library=library,
+                    selection=selection,
+                    confirm=form.cleaned_data["confirm"],
+                )
+            except ValidationError as exc:
+                add_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Deleting %(n)d picture(s), and what other clients added with one call.")
+                    % {"n": done.rows},
+                )
+                return redirect("gallery:library", library.pk)
+        try:
+            preview = images.pictures_delete_preview(library=library, selection=selection)
+        except ValidationError as exc:
+            add_errors(form, exc)
+    context = {
+        "library": library,
+        "application": library.application,
+        "by": by,
+        "form": form,
+        "preview": preview,
+        "builtin": library.application.builtin,
+    }
+    status = 400 if posted or (form.is_bound and form.errors) else 200
+    return render(request, "gallery/confirm_delete_pictures.html", context, status=status)
 
 
 @login_required

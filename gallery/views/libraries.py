@@ -22,6 +22,7 @@ from gallery.forms import (
     LabelsForm,
     LibraryForm,
     ListingForm,
+    PictureSearchForm,
     SearchForm,
 )
 from gallery.models import DEFAULT_CAPACITY, ImageStatus, Library, Role
@@ -126,7 +127,9 @@ def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
         "filters": filters,
         "page": page,
         "can_edit": can(role, Role.EDITOR),
-        "search_form": SearchForm(library=library),
+        "search_form": PictureSearchForm(library=library)
+        if library.is_instance
+        else SearchForm(library=library),
         "retag_form": LabelsForm(library=library),
         "statuses": [s for s in ImageStatus if s != ImageStatus.DELETED],
         "batches": batches.library_batches(library, 5),

@@ -25,16 +25,13 @@ from gallery.forms import CheckForm, SearchForm
 from gallery.images import ImageInvalid
 from gallery.models import Library, Role
 from gallery.services import search
-from gallery.views.helpers import AuthedRequest, add_errors, is_fragment, read_upload
+from gallery.views import pictures
+from gallery.views.helpers import AuthedRequest, add_errors, is_fragment, read_upload, search_key
 from searchapi.errors import ApiError
 from wire.urlfetch import FetchError
 
 SEARCH_TTL = 15 * 60  # seconds a query image is kept for paging through its results
 MAX_POSITION = 1000  # the API pages through the first 1,000 results only (pn + rn)
-
-
-def _search_key(request: AuthedRequest, library: Library, token: str) -> str:
-    return f"tuku-search:{request.user.pk}:{library.pk}:{token}"
 
 
 def _query_image(library: Library, form: SearchForm | CheckForm) -> bytes | None:
@@ -76,6 +73,8 @@ def _search_params(form: SearchForm, query: dict[str, str]) -> dict[str, Any]:
 @login_required
 def library_search(request: AuthedRequest, library_id: int) -> HttpResponse:
     library, role = get_library(request.user, library_id)
+    if library.is_instance:
+        return pictures.instance_search(request, library, role)
     if request.method != "POST":
         form = SearchForm(request.GET or None, library=library)
         return _search_page(request, library, role, form)
@@ -106,7 +105,7 @@ def _submitted_query(
     if data is None:
         return None
     token = hashlib.sha256(data).hexdigest()[:32]
-    cache.set(_search_key(request, library, token), data, SEARCH_TTL)
+    cache.set(search_key(request, library, token), data, SEARCH_TTL)
     return {"q": token}
 
 
@@ -189,7 +188,7 @@ def _stored_query(
     if image_id.isdigit():
         image, _role = get_image(request.user, int(image_id))
         return search.query_image_of(image)
-    data = cache.get(_search_key(request, library, token))
+    data = cache.get(search_key(request, library, token))
     return data if isinstance(data, bytes) else None
 
 
@@ -198,7 +197,7 @@ def _stored_query(
 def search_query_image(request: AuthedRequest, library_id: int) -> HttpResponse:
     """The query image of a search page (kept for a few minutes, per user)."""
     library, _role = get_library(request.user, library_id)
-    data = cache.get(_search_key(request, library, request.GET.get("q", "")))
+    data = cache.get(search_key(request, library, request.GET.get("q", "")))
     if not isinstance(data, bytes):
         raise Http404
     response = HttpResponse(data, content_type=_content_type(data))
@@ -206,12 +205,20 @@ def search_query_image(request: AuthedRequest, library_id: int) -> HttpResponse:
     return response
 
 
+_CONTENT_TYPES = (
+    (b"\x89PNG", "image/png"),
+    (b"BM", "image/bmp"),
+    (b"GIF8", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"P6", "image/x-portable-pixmap"),
+)
+
+
 def _content_type(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"BM"):
-        return "image/bmp"
-    return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _CONTENT_TYPES if data.startswith(magic)), "image/jpeg")
 
 
 @login_required

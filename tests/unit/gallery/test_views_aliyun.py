@@ -161,3 +161,84 @@ def test_a_batch_gives_every_file_the_product_and_its_own_name(owner_client, ins
     assert response.json()["ok"]
     rows = sorted(Picture.objects.values_list("product_id", "pic_name"))
     assert rows == [("sku-9", "a.jpg"), ("sku-9", "b.jpg")]
+
+
+def upload_pictures(client, instance, commit):
+    with commit():
+        for name, seed, attr in (("sku-1_1.jpg", 3, "42"), ("sku-2_1.jpg", 4, "7")):
+            client.post(
+                reverse("gallery:upload", args=[instance.pk]),
+                {"files": [jpeg(name, seed)], "int_attr1": attr},
+                HTTP_ACCEPT="application/json",
+            )
+    assert Picture.objects.filter(image__status=ImageStatus.INDEXED).count() == 2
+
+
+def search(client, instance, **data):
+    response = client.post(reverse("gallery:search", args=[instance.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return client.get(response["Location"])
+
+
+def test_a_search_shows_the_original_first_with_its_subject_box(owner_client, instance, commit):
+    upload_pictures(owner_client, instance, commit)
+    page = search(owner_client, instance, image=jpeg("q.jpg", 3)).content.decode()
+    first = page.index('class="cell hit"')
+    assert "sku-1_1.jpg" in page[first : first + 1500] and "1.00" in page[first : first + 1500]
+    assert "data-box=" in page and "data-subject-result" in page
+    assert "2 matching pictures" in page
+
+
+def test_a_filter_built_from_fields_narrows_the_search(owner_client, instance, commit):
+    upload_pictures(owner_client, instance, commit)
+    page = search(
+        owner_client,
+        instance,
+        image=jpeg("q.jpg", 3),
+        f1_field="int_attr",
+        f1_op="<",
+        f1_value="10",
+    ).content.decode()
+    assert "sku-2_1.jpg" in page and "sku-1_1.jpg" not in page
+
+
+def test_a_filter_that_cannot_be_stated_is_refused_beside_its_field(owner_client, instance):
+    response = owner_client.post(
+        reverse("gallery:search", args=[instance.pk]),
+        {"image": jpeg("q.jpg", 3), "f1_field": "int_attr", "f1_value": "many"},
+    )
+    assert response.status_code == 400
+    assert "IntAttr compares with a whole number." in response.content.decode()
+
+
+def test_a_drawn_box_searches_again_without_sending_the_picture(owner_client, instance, commit):
+    upload_pictures(owner_client, instance, commit)
+    first = search(owner_client, instance, image=jpeg("q.jpg", 3))
+    token = first.context["query_token"]
+    again = search(owner_client, instance, q=token, region="0,200,0,150").content.decode()
+    assert "0,200,0,150" in again
+
+
+def test_search_with_a_stored_picture_uses_its_name(owner_client, instance, commit):
+    upload_pictures(owner_client, instance, commit)
+    row = Picture.objects.get(pic_name="sku-2_1.jpg").image
+    page = search(owner_client, instance, image_id=row.pk).content.decode()
+    first = page.index('class="cell hit"')
+    assert "sku-2_1.jpg" in page[first : first + 1500]
+
+
+def test_is_this_picture_here_asks_by_product_and_name(owner_client, instance, commit):
+    upload_pictures(owner_client, instance, commit)
+    url = reverse("gallery:instance-check", args=[instance.pk])
+    yes = owner_client.post(url, {"product_id": "sku-1", "pic_name": "sku-1_1.jpg"})
+    assert "Yes: the instance holds this picture." in yes.content.decode()
+    no = owner_client.post(url, {"product_id": "sku-1", "pic_name": "other.jpg"})
+    assert "No: the instance holds no picture" in no.content.decode()
+
+
+def test_two_pictures_are_compared_by_the_instance(owner_client, instance):
+    url = reverse("gallery:instance-compare", args=[instance.pk])
+    same = owner_client.post(url, {"first": jpeg("a.jpg", 3), "second": jpeg("b.jpg", 3)})
+    assert same.context["score"] == 1.0
+    other = owner_client.post(url, {"first": jpeg("a.jpg", 3), "second": jpeg("b.jpg", 9)})
+    assert other.context["score"] < 1.0
