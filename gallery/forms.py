@@ -589,7 +589,67 @@ _FILTER_FIELDS = [("", _("—")), ("int_attr", "IntAttr"), ("str_attr", "StrAttr
 _FILTER_OPS = [("=", "="), ("!=", "≠"), (">", ">"), (">=", "≥"), ("<", "<"), ("<=", "≤")]
 
 
-class PictureSearchForm(forms.Form):
+class AttributeFilterForm(forms.Form):
+    """Rows of (attribute, comparison, value) and whether all or any must hold: the §5.3
+    filter of a search or a delete, built from fields, never typed as syntax."""
+
+    match = forms.ChoiceField(
+        label=_("Match"),
+        required=False,
+        choices=[("all", _("all conditions (AND)")), ("any", _("any condition (OR)"))],
+    )
+
+    def add_filter_rows(self) -> None:
+        for n in range(1, FILTER_ROWS + 1):
+            self.fields[f"f{n}_field"] = forms.ChoiceField(
+                label=_("Attribute"), required=False, choices=_FILTER_FIELDS
+            )
+            self.fields[f"f{n}_op"] = forms.ChoiceField(
+                label=_("Comparison"), required=False, choices=_FILTER_OPS
+            )
+            self.fields[f"f{n}_value"] = forms.CharField(
+                label=_("Value"), required=False, max_length=MAX_STR_ATTR
+            )
+
+    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"f{n}_field"], self[f"f{n}_op"], self[f"f{n}_value"])
+            for n in range(1, FILTER_ROWS + 1)
+        ]
+
+    @property
+    def any_of(self) -> bool:
+        return self.cleaned_data.get("match") == "any"
+
+    def filter_conditions(self, data: dict[str, Any]) -> list[Condition]:
+        """The rows filled in, each checked by the wire's rules; errors beside the row."""
+        conditions = []
+        for n in range(1, FILTER_ROWS + 1):
+            field, op = data.get(f"f{n}_field"), data.get(f"f{n}_op") or "="
+            value = (data.get(f"f{n}_value") or "").strip()
+            if not field:
+                continue
+            if not value:
+                self.add_error(f"f{n}_value", _("Give the value to compare with."))
+                continue
+            if field == "int_attr":
+                digits = value.removeprefix("-")
+                if not (digits.isascii() and digits.isdecimal() and len(digits) <= 10):
+                    self.add_error(f"f{n}_value", _("IntAttr compares with a whole number."))
+                    continue
+                condition = Condition(field, op, int(value))
+            else:
+                condition = Condition(field, op, value)
+            try:
+                filter_clause([condition])
+            except ValueError as exc:
+                self.add_error(f"f{n}_value", str(exc))
+                continue
+            conditions.append(condition)
+        return conditions
+
+
+class PictureSearchForm(AttributeFilterForm):
     """The search box of an Alibaba instance: every option of SearchImageByPic from fields, the
     filter built from rows of (attribute, comparison, value), never typed as syntax."""
 
@@ -630,11 +690,6 @@ class PictureSearchForm(forms.Form):
         decimal_places=2,
         max_digits=3,
     )
-    match = forms.ChoiceField(
-        label=_("Match"),
-        required=False,
-        choices=[("all", _("all conditions (AND)")), ("any", _("any condition (OR)"))],
-    )
     num = forms.IntegerField(
         label=_("Results"), required=False, min_value=1, max_value=100, initial=20
     )
@@ -645,50 +700,19 @@ class PictureSearchForm(forms.Form):
         self.library = library
         if library.service != Service.PRODUCT:
             del self.fields["category_id"]
-        for n in range(1, FILTER_ROWS + 1):
-            self.fields[f"f{n}_field"] = forms.ChoiceField(
-                label=_("Attribute"), required=False, choices=_FILTER_FIELDS
-            )
-            self.fields[f"f{n}_op"] = forms.ChoiceField(
-                label=_("Comparison"), required=False, choices=_FILTER_OPS
-            )
-            self.fields[f"f{n}_value"] = forms.CharField(
-                label=_("Value"), required=False, max_length=MAX_STR_ATTR
-            )
+        self.add_filter_rows()
         self.filter_text = ""
-
-    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
-        return [
-            (self[f"f{n}_field"], self[f"f{n}_op"], self[f"f{n}_value"])
-            for n in range(1, FILTER_ROWS + 1)
-        ]
 
     def clean_region(self) -> tuple[int, int, int, int] | None:
         return _region_box(self.cleaned_data.get("region") or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        conditions = []
-        for n in range(1, FILTER_ROWS + 1):
-            field, op = data.get(f"f{n}_field"), data.get(f"f{n}_op") or "="
-            value = (data.get(f"f{n}_value") or "").strip()
-            if not field:
-                continue
-            if not value:
-                self.add_error(f"f{n}_value", _("Give the value to compare with."))
-                continue
-            if field == "int_attr":
-                digits = value.removeprefix("-")
-                if not (digits.isascii() and digits.isdecimal() and len(digits) <= 10):
-                    self.add_error(f"f{n}_value", _("IntAttr compares with a whole number."))
-                    continue
-                conditions.append(Condition(field, op, int(value)))
-            else:
-                conditions.append(Condition(field, op, value))
+        conditions = self.filter_conditions(data)
         if conditions and not self.errors:
             try:
-                self.filter_text = filter_clause(conditions, any_of=data.get("match") == "any")
-            except ValueError as exc:
+                self.filter_text = filter_clause(conditions, any_of=self.any_of)
+            except ValueError as exc:  # each row is fine, together they are too long
                 self.add_error("f1_value", str(exc))
         return data
 
@@ -762,17 +786,12 @@ class PictureEditForm(PictureForm):
         return data
 
 
-class PictureDeleteForm(forms.Form):
+class PictureDeleteForm(AttributeFilterForm):
     """What a delete of many pictures takes: one product (`by="product"`), or the pictures
     matching rows of (attribute, comparison, value), all or any of them (`by="filter"`,
     aliyun-wire §5.3); and what the user typed to confirm."""
 
     product_id = forms.CharField(label=_("Product id"), required=False, max_length=MAX_ID)
-    match = forms.ChoiceField(
-        label=_("Match"),
-        required=False,
-        choices=[("all", _("all conditions (AND)")), ("any", _("any condition (OR)"))],
-    )
     confirm = forms.CharField(label=_("Confirmation"), required=False, max_length=300)
 
     def __init__(self, *args: Any, by: str, **kwargs: Any) -> None:
@@ -784,56 +803,16 @@ class PictureDeleteForm(forms.Form):
             del self.fields["match"]
             return
         del self.fields["product_id"]
-        for n in range(1, FILTER_ROWS + 1):
-            self.fields[f"f{n}_field"] = forms.ChoiceField(
-                label=_("Attribute"), required=False, choices=_FILTER_FIELDS
-            )
-            self.fields[f"f{n}_op"] = forms.ChoiceField(
-                label=_("Comparison"), required=False, choices=_FILTER_OPS
-            )
-            self.fields[f"f{n}_value"] = forms.CharField(
-                label=_("Value"), required=False, max_length=MAX_STR_ATTR
-            )
-
-    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
-        return [
-            (self[f"f{n}_field"], self[f"f{n}_op"], self[f"f{n}_value"])
-            for n in range(1, FILTER_ROWS + 1)
-        ]
+        self.add_filter_rows()
 
     def clean_product_id(self) -> str:
         return str(self.cleaned_data.get("product_id") or "").strip()
-
-    @property
-    def any_of(self) -> bool:
-        return self.cleaned_data.get("match") == "any"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if self.by == "product":
             return data
-        for n in range(1, FILTER_ROWS + 1):
-            field, op = data.get(f"f{n}_field"), data.get(f"f{n}_op") or "="
-            value = (data.get(f"f{n}_value") or "").strip()
-            if not field:
-                continue
-            if not value:
-                self.add_error(f"f{n}_value", _("Give the value to compare with."))
-                continue
-            if field == "int_attr":
-                digits = value.removeprefix("-")
-                if not (digits.isascii() and digits.isdecimal() and len(digits) <= 10):
-                    self.add_error(f"f{n}_value", _("IntAttr compares with a whole number."))
-                    continue
-                condition = Condition(field, op, int(value))
-            else:
-                condition = Condition(field, op, value)
-            try:
-                filter_clause([condition])
-            except ValueError as exc:
-                self.add_error(f"f{n}_value", str(exc))
-                continue
-            self.conditions.append(condition)
+        self.conditions = self.filter_conditions(data)
         if not self.conditions and not self.errors:
             self.add_error("f1_value", _("Give at least one condition."))
         return data

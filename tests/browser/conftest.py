@@ -159,3 +159,36 @@ def csp_refusals(driver: Any) -> list[str]:
             return refused[:-1]
         time.sleep(0.1)
     raise AssertionError(f"the canary inline style was not refused: {refused}")
+
+
+# Four photos with a clear subject, so that the screenshots show a subject box worth looking at
+# (any photo's crop finds its original: the engine searches with the whole picture as well as
+# with its detected subject, aliyun-wire §5.5).
+PICTURE_SOURCES = (
+    "Picture_0B_by_freespace",
+    "Dragonfly_by_Bolly",
+    "friends_by_Aitzol_Berasategi",
+    "LadyBird",
+)
+
+
+@pytest.fixture(scope="session")
+def picture_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four real photographs for an Alibaba instance (PICTURE_SOURCES, else the corpus's
+    first four): JPEGs of at most 1200 px re-encoded from the decoded pixels, so no EXIF
+    rotation flag (refused as IncorrectOrientation) comes with them."""
+    corpus: Any = importlib.import_module("bench.corpus")
+    found = {path.stem: path for path in corpus.photos()}
+    sources = [found[name] for name in PICTURE_SOURCES if name in found]
+    if len(sources) < len(PICTURE_SOURCES):
+        sources = list(found.values())[:4]
+    if len(sources) < 4:
+        pytest.skip("needs the photos of bench/corpus.py (.venv/bin/python bench/corpus.py ensure)")
+    folder = tmp_path_factory.mktemp("pictures")
+    out: list[Path] = []
+    for source in sources:
+        # Dragonfly_by_Bolly.jpg → dragonfly.jpg: the picture name the pages show.
+        target = folder / f"{source.stem.split('_by_')[0].lower().replace('_', '-')}.jpg"
+        target.write_bytes(corpus.encode(corpus.load_rgb(source, max_side=1200), "JPEG", 88))
+        out.append(target)
+    return out

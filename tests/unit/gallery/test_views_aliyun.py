@@ -242,3 +242,24 @@ def test_two_pictures_are_compared_by_the_instance(owner_client, instance):
     assert same.context["score"] == 1.0
     other = owner_client.post(url, {"first": jpeg("a.jpg", 3), "second": jpeg("b.jpg", 9)})
     assert other.context["score"] < 1.0
+
+
+def test_a_fabric_instance_refuses_small_pictures_by_its_own_limits(owner_client, aliyun_engine):
+    create(owner_client, backend="builtin_aliyun")
+    app = Application.objects.get()
+    owner_client.post(
+        reverse("gallery:library-new", args=[app.pk]),
+        {"instance_name": "cloth", "service": "materiel", "capacity": "100"},
+    )
+    fabric = Library.objects.get()
+    page = owner_client.get(reverse("gallery:upload", args=[fabric.pk])).content.decode()
+    assert "each side 448–4096 px" in page
+    response = owner_client.post(
+        reverse("gallery:upload", args=[fabric.pk]),
+        {"files": [jpeg("small.jpg", 3)]},  # 320 x 240
+        HTTP_ACCEPT="application/json",
+    )
+    error = response.json()["results"][0]["error"]
+    assert error["code"] == "UnsupportedPicPixels" and "320×240" in error["message"]
+    assert "outside what the instance's type accepts" in error["explanation"]
+    assert not Picture.objects.exists()
