@@ -382,8 +382,8 @@ class PictureForm(forms.Form):
         required=False,
         max_length=MAX_ID,
         help_text=_(
-            "Defaults to the file name less a trailing number or view word: sku-1_2.jpg and "
-            "sku-1_back.jpg are pictures of product sku-1."
+            "Defaults to the file name less a picture number after “_” or a space, or a view "
+            "word: sku-1_2.jpg and sku-1_back.jpg are pictures of product sku-1."
         ),
     )
     pic_name = forms.CharField(

@@ -27,16 +27,17 @@ from wire.aliyun import (
 )
 
 INT32 = (-(2**31), 2**31 - 1)
-# "sku-123_2.jpg", "sku-123-back.png": the pictures of one product share the stem before a
-# trailing separator and a number or a view word.
-_PICTURE_SUFFIX = re.compile(
-    r"[ _.-]+(?:\d{1,3}|front|back|side|top|bottom|left|right|detail|main)$", re.I
-)
+# "sku-123_2.jpg", "sku-123 (2).jpg", "sku-123-back.png": the pictures of one product share the
+# stem before "_" or a space and a picture number, or before a view word. A hyphen and digits
+# are left alone: "AB-123" is more often an id than picture 123 of product "AB".
+_VIEWS = "front|back|side|top|bottom|left|right|detail|main"
+_PICTURE_SUFFIX = re.compile(rf"(?:[ _]+\d{{1,2}}|\s*\(\d{{1,2}}\)|[ _.-]+(?:{_VIEWS}))$", re.I)
 
 
 def names_from_filename(filename: str) -> tuple[str, str]:
     """(ProductId, PicName) by the default rule: the picture is the file's name, the product
-    its stem less a trailing picture number or view word ("sku-123_2.jpg" → "sku-123")."""
+    its stem less a trailing picture number after "_" or a space, or a view word
+    ("sku-123_2.jpg" → "sku-123")."""
     readable = "".join(
         ch for ch in PurePath(filename).name if ch != REPLACEMENT and ch.isprintable()
     )

@@ -73,6 +73,9 @@ urlpatterns = [
     path("libraries/<int:library_id>/check/", search.library_check, name="library-check"),
     path("libraries/<int:library_id>/search/", search.library_search, name="search"),
     path(
+        "libraries/<int:library_id>/products/", libraries.library_products, name="library-products"
+    ),
+    path(
         "libraries/<int:library_id>/pictures/check/",
         pictures.instance_check,
         name="instance-check",

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from gallery.models import Image, Library
+from gallery.models import Image, ImageStatus, Library, Picture
 
 PAGE_SIZE = 48
 # The columns a grid cell shows; the rest of the row stays in the database.
@@ -207,3 +207,39 @@ def _fetch(rows: QuerySet[Image], order: list[str], limit: int, q: str) -> list[
 
 def _cursor(image: Image) -> str:
     return Cursor(image.created_at, image.pk).encode()
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    pictures: int
+    sample: Image  # its newest live picture, for a thumbnail
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    products: list[Product]
+    next_after: str | None  # the last product id shown, when there are more
+
+
+PRODUCT_PAGE = 50
+
+
+def library_products(*, library: Library, after: str = "", size: int = PRODUCT_PAGE) -> ProductPage:
+    """An instance's pictures grouped by product, in product id order, a page at a time."""
+    rows = (
+        Picture.objects.filter(image__library=library)
+        .exclude(image__status__in=[ImageStatus.DELETING, ImageStatus.DELETED])
+        .filter(product_id__gt=after)
+        .values("product_id")
+        .annotate(pictures=Count("image"), newest=Max("image_id"))
+        .order_by("product_id")[: size + 1]
+    )
+    found = list(rows)
+    shown = found[:size]
+    samples = Image.objects.in_bulk([row["newest"] for row in shown])
+    products = [
+        Product(row["product_id"], row["pictures"], samples[row["newest"]]) for row in shown
+    ]
+    more = len(found) > size
+    return ProductPage(products, shown[-1]["product_id"] if more and shown else None)

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -175,3 +175,20 @@ def library_bulk(request: AuthedRequest, library_id: int) -> HttpResponse:
     for image, error in result.errors[:10]:
         messages.error(request, f"{image.brief}: {error}")
     return redirect(back)
+
+
+@login_required
+@require_GET
+def library_products(request: AuthedRequest, library_id: int) -> HttpResponse:
+    """An instance's pictures grouped by product, each linked to its pictures in the listing."""
+    library, role = get_library(request.user, library_id)
+    if not library.is_instance:
+        raise Http404
+    page = listing.library_products(library=library, after=request.GET.get("after", "")[:256])
+    context = {
+        "library": library,
+        "application": library.application,
+        "page": page,
+        "can_edit": can(role, Role.EDITOR),
+    }
+    return render(request, "gallery/library_products.html", context)

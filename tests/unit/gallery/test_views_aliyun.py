@@ -263,3 +263,21 @@ def test_a_fabric_instance_refuses_small_pictures_by_its_own_limits(owner_client
     assert error["code"] == "UnsupportedPicPixels" and "320×240" in error["message"]
     assert "outside what the instance's type accepts" in error["explanation"]
     assert not Picture.objects.exists()
+
+
+def test_the_products_page_groups_the_pictures(owner_client, instance, commit):
+    with commit():
+        for name, seed in (("sku-1_1.jpg", 3), ("sku-1_2.jpg", 4), ("sku-2_1.jpg", 5)):
+            owner_client.post(
+                reverse("gallery:upload", args=[instance.pk]),
+                {"files": [jpeg(name, seed)]},
+                HTTP_ACCEPT="application/json",
+            )
+    page = owner_client.get(reverse("gallery:library-products", args=[instance.pk]))
+    products = [(p.product_id, p.pictures) for p in page.context["page"].products]
+    assert products == [("sku-1", 2), ("sku-2", 1)]
+    assert "?product_id=sku-1" in page.content.decode()
+    listing = owner_client.get(
+        reverse("gallery:library", args=[instance.pk]), {"product_id": "sku-1"}
+    )
+    assert listing.status_code == 200 and len(listing.context["page"].images) == 2

@@ -50,6 +50,8 @@ def test_the_default_names_come_from_the_file_name():
     assert names_from_filename("sku-123_2.jpg") == ("sku-123", "sku-123_2.jpg")
     assert names_from_filename("dir/Red Shoe - back.PNG") == ("Red Shoe", "Red Shoe - back.PNG")
     assert names_from_filename("plain.jpg") == ("plain", "plain.jpg")
+    assert names_from_filename("AB-123.jpg") == ("AB-123", "AB-123.jpg")
+    assert names_from_filename("AB-123 (2).jpg") == ("AB-123", "AB-123 (2).jpg")
 
 
 def test_a_builtin_application_gets_an_access_key_and_an_instance_in_the_engine(instance):
