@@ -15,13 +15,15 @@ import requests
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from engine.models import EngineEntry
+from engine.models import AliyunImage, EngineEntry
+from gallery.backends.aliyun import PictureQuery
 from gallery.labels import Labels
 from gallery.models import Application, Image, ImageStatus, Library
+from gallery.pictures import PictureFields
 from gallery.services.applications import application_create
 from gallery.services.images import images_delete
 from gallery.services.libraries import library_create
-from gallery.services.search import library_search
+from gallery.services.search import instance_search, library_search
 from gallery.services.uploads import image_upload
 from tests.conftest import make_image
 from tests.integration.conftest import ROOT, django_env, free_port, wait_for
@@ -147,6 +149,41 @@ def slow_engine(web: str) -> Iterator[Callable[[float], SlowAnswers]]:
 # Recovery bounds (docs/ARCHITECTURE.md, "Recovery"): with the default settings, everything is
 # settled this soon after a worker or the broker is back.
 SETTLED_WITHIN = 60
+
+
+def test_alibaba_pictures_are_indexed_by_a_worker_through_the_engine(web, workers, user):
+    """The same pipeline over Alibaba's wire: a built-in instance, pictures with product ids
+    and attributes, a replaced pair, a search that puts the original first."""
+    workers.start()
+    application = application_create(
+        actor=user, name="Alibaba", backend=Application.Backend.BUILTIN_ALIYUN, services=[]
+    )
+    library = library_create(
+        actor=user, application=application, service="product", instance_name="shoes"
+    )
+
+    def upload(seed: int, name: str) -> Image:
+        image = image_upload(
+            actor=user,
+            library=library,
+            data=make_image(seed, (640, 480)),
+            filename=name,
+            picture=PictureFields(int_attrs=(seed, None, None, None)),
+        )
+        wait_for(lambda: status_of(image) == ImageStatus.INDEXED, 60, f"picture {image.pk} indexed")
+        return image
+
+    uploads = [upload(1, "boot_1.jpg"), upload(2, "boot_2.jpg")]
+    uploads.append(upload(3, "boot_2.jpg"))
+    # The third upload is the second's pair again: it replaced it, on both sides.
+    assert [status_of(image) for image in uploads] == ["indexed", "deleted", "indexed"]
+    stored = AliyunImage.objects.filter(instance__name="shoes")
+    assert sorted(stored.values_list("pic_name", "int_attr")) == [
+        ("boot_1.jpg", 1),
+        ("boot_2.jpg", 3),
+    ]
+    outcome = instance_search(library=library, query=PictureQuery(), data=make_image(3, (640, 480)))
+    assert outcome.matches[0].image == uploads[2] and outcome.matches[0].auction.score == 1.0
 
 
 def test_a_worker_killed_mid_task_runs_it_again_without_duplicates(workers, slow_engine, user):
