@@ -5,7 +5,7 @@ left out, so console unit tests can run the Alibaba wire end to end in milliseco
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -19,10 +19,18 @@ class EngineAdapter(BaseAdapter):
         super().__init__()
         self._client = Client()
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         parts = urlsplit(request.url or "")
         headers = {
-            "HTTP_" + name.upper().replace("-", "_"): value
+            name: value
             for name, value in request.headers.items()
             if name.lower() not in ("content-type", "content-length", "host")
         }
@@ -32,8 +40,7 @@ class EngineAdapter(BaseAdapter):
             parts.path + (f"?{parts.query}" if parts.query else ""),
             data=body.encode() if isinstance(body, str) else body,
             content_type=request.headers.get("Content-Type", ""),
-            HTTP_HOST=parts.netloc,
-            **headers,
+            headers={**headers, "Host": parts.netloc},
         )
         response = requests.Response()
         response.status_code = answer.status_code
