@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -142,6 +143,7 @@ def run_service(
     n_photos: int,
     queries: list[tuple[str, int | None, bytes, str]],
     names: list[str] | None = None,
+    dump: TextIO | None = None,
 ) -> None:
     verified = service in VERIFIED_SERVICES
     index, rate, vbytes = build(service, stored)
@@ -202,6 +204,9 @@ def run_service(
                 ranked = ranked + rest
             t_rank.append(t3 - t2)
         t_extract.append(t1 - t0)
+        if dump is not None:
+            # Every result with its exact score, to diff two runs query by query.
+            dump.write(f"{service}\t{tname}\t{source}\t{truth}\t{ranked[:20]!r}\n")
         if q is not None:
             t_ours.append((t1 - t0) + (t3 - t2))
         ids = [e for e, _ in ranked]
@@ -320,6 +325,9 @@ def main() -> int:
     ap.add_argument("--fillers", type=int, default=400, help="tuxpaint fillers in the store")
     ap.add_argument("--transforms", default="", help="comma-separated subset")
     ap.add_argument("--misses", action="store_true", help="list the queries missed at rank 1")
+    ap.add_argument(
+        "--dump", type=Path, help="write every query's top 20 (entry, score) to this file"
+    )
     args = ap.parse_args()
 
     photos = corpus.photos()
@@ -364,9 +372,12 @@ def main() -> int:
     print(f"prepared {len(queries)} queries in {time.perf_counter() - t0:.0f} s")
 
     ingest_speed(kept, args.services.split(","))
+    dump = args.dump.open("w") if args.dump else None
     for service in args.services.split(","):
         names = [p.name for p in kept + fillers] if args.misses else None
-        run_service(service, stored, len(kept), queries, names)
+        run_service(service, stored, len(kept), queries, names, dump)
+    if dump is not None:
+        dump.close()
     return 0
 
 

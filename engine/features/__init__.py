@@ -12,5 +12,6 @@ imported from the module that defines it:
 * ``rank``: the index scores an entry by the max cosine over (query vectors x stored
   vectors), keeps the top ``SHORTLIST[service]`` and hands them to ``rank``.
 * ``local``: ORB keypoints and geometric verification for the same-image services.
+* ``verify``: the shortlist's verification on one process-wide thread pool.
 * ``embedder``: the EfficientNet-Lite0 embedding on onnxruntime, model file from settings.
 """

@@ -3,16 +3,16 @@ verification (or the thumbnail fallback) for the same-image services (baidu-wire
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
 from engine.features import local as lf
 from engine.features.extract import VERIFIED_SERVICES, Features, check_service
+from engine.features.verify import verify
 
-# How many of the index's best entries go to rank(). Verifying one costs ~1.2 ms, and 40 hold
-# 98.5 % of true entries at 100k; the ranked services rank 300 and the rest of the window
-# keeps similarity_score (docs/engine-features.md).
+# How many of the index's best entries go to rank(). Verifying one costs ~1.2 ms of one core
+# (features.verify spreads them over all cores), and 40 hold 98.5 % of true entries at
+# 100k; the ranked services rank 300 and the rest of the window keeps similarity_score
+# (docs/engine-features.md).
 SHORTLIST: dict[str, int] = {
     "same_hq": 40,
     "picturebook": 40,
@@ -70,26 +70,19 @@ def rank(
     probe = query.query_local or query.local
     if probe is None:
         return []
-    matchers = [lf.QueryMatcher(lf.parse(probe))]
-    if query.mirror_local is not None:
-        matchers.append(lf.QueryMatcher(lf.parse(query.mirror_local)))
+    plain = lf.parse(probe)
+    verdicts = verify(plain, query.mirror, [blob for _, _, blob in candidates])
+    # The thumbnail fallback compares the query's and its mirror image's thumbnails.
+    thumbs = [plain] if query.mirror is None else [plain, query.mirror.thumb]
     out: list[tuple[int, float]] = []
-    for eid, cos, blob in candidates:
-        if blob is None:
-            continue
-        try:
-            entry = lf.parse(blob)
-        except (ValueError, struct.error):
-            continue  # written by another FEATURES_VERSION; re-extraction will fix it
-        inliers = 0
-        for m in matchers:  # plain first: the mirror is only needed when it is weak
-            inliers = max(inliers, m.inliers(entry))
-            if inliers >= 4 * lf.MIN_INLIERS:
-                break
-        if inliers >= lf.MIN_INLIERS:
-            out.append((eid, verified_score(inliers)))
+    for (eid, cos, _), verdict in zip(candidates, verdicts, strict=True):
+        entry = verdict.entry
+        if entry is None:
+            continue  # no blob, or one of another FEATURES_VERSION
+        if verdict.inliers >= lf.MIN_INLIERS:
+            out.append((eid, verified_score(verdict.inliers)))
         elif cos >= lf.THUMB_MIN_COSINE:
-            ncc = max(lf.thumbnail_correlation(m.kp, entry) for m in matchers)
+            ncc = max(lf.thumbnail_correlation(t, entry) for t in thumbs)
             if ncc >= lf.THUMB_MIN_NCC:
                 out.append((eid, thumbnail_score(ncc)))
     return sorted(out, key=lambda t: (-t[1], t[0]))

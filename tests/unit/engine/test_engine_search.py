@@ -177,6 +177,25 @@ def test_same_hq_returns_only_matches(app: App) -> None:
     assert unrelated["result"] == []
 
 
+def test_same_hq_finds_a_mirrored_copy_among_unrelated_entries(app: App) -> None:
+    # The shortlist is verified on the thread pool, and the mirror image's keypoints are
+    # detected only because the unrelated entries' plain matches are not conclusive.
+    import io
+
+    from PIL import Image
+
+    stored = app.call("same_hq", "add", {"image": b64(QUERY), "brief": "original"})
+    for seed in (5, 7, 8):
+        app.call("same_hq", "add", {"image": b64(picture(seed, size=(400, 300)))})
+    out = io.BytesIO()
+    Image.open(io.BytesIO(QUERY)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        out, format="JPEG", quality=85
+    )
+    body = app.call("same_hq", "search", {"image": b64(out.getvalue())})
+    assert [hit["cont_sign"] for hit in body["result"]] == [stored["cont_sign"]]
+    assert 0.5 <= body["result"][0]["score"] <= 1
+
+
 def test_update_replaces_sent_fields_only(app: App) -> None:
     added = app.call("similar", "add", {"image": b64(QUERY), "brief": "one", "tags": "1,2"})
     sign = added["cont_sign"]
