@@ -14,6 +14,7 @@ from PIL import Image
 from engine import services
 from engine.aliyun import image as pictures
 from engine.models import AliyunImage, EngineApp, EngineChange, EngineEntry, EngineLibrary
+from engine.vectors import decode_vectors
 from wire.aliyun import CATEGORIES, ERRORS
 
 from .aliyunkit import Account, make_account, make_instance
@@ -227,6 +228,24 @@ def test_cropped_search_finds_the_subject_alone(account: Account) -> None:
         add(account, "generic", f"p{n}", "a", picture(n, (160, 160)), Crop="false")
     _, body = search(account, "generic", on_canvas(2))
     assert body["Auctions"][0]["ProductId"] == "p2"
+
+
+def test_a_detected_subject_is_stored_and_searched_beside_the_whole_picture(
+    account: Account,
+) -> None:
+    """Stored with Crop=true, a picture is found by its whole self (Crop=false) and by its
+    subject alone: the entry keeps both sets of vectors (aliyun-wire §5.5)."""
+    for n in range(5):
+        add(account, "generic", f"c{n}", "a", on_canvas(n))
+    cropped = EngineEntry.objects.get(aliyun_image__product_id="c2")
+    add(account, "generic", "w2", "a", on_canvas(2), Crop="false")
+    whole = EngineEntry.objects.get(aliyun_image__product_id="w2")
+    assert len(decode_vectors(bytes(cropped.vectors))) > len(decode_vectors(bytes(whole.vectors)))
+    moved = on_canvas(2, at=(250, 70))  # the same subject a little elsewhere: another picture
+    _, body = search(account, "generic", moved, Crop="false")
+    assert body["Auctions"][0]["ProductId"] in ("c2", "w2")
+    _, body = search(account, "generic", picture(2, (160, 160)), Crop="false")
+    assert body["Auctions"][0]["ProductId"] == "c2"
 
 
 def test_activation_boxes_are_where_the_energy_is() -> None:
