@@ -1,35 +1,61 @@
-"""Per-library in-memory vector index, derived from the store and never the source of truth.
+"""Per-library vector index, derived from the store and never its source of truth: one copy per
+machine, in memory-mapped files that every engine process shares through the page cache.
 
-``LibraryIndex`` implements ``engine.vectors.VectorIndex``; the optional approximate path for
-very large libraries is engine/ann.py.
+``LibraryIndex`` implements ``engine.vectors.VectorIndex``; the optional approximate graph of
+very large libraries is engine/ann.py; docs/engine.md ("Index") has the design and its reasons.
 
-Each process holds, per library it serves, a float32 matrix of all entries' vectors plus per
-entry its id, a packed label column (two tags, two class ids) and an alive flag. Searches are
-an exact masked scan: filters are applied to the label column first, so filtered-out entries
-never take a place in the result, and the score of an entry is its best vector.
+Files of one library, under ``DATA_DIR/engine/index/<library id>-<uid>/``::
 
-Consistency: before answering, a search calls `sync(library.seq)` with the sequence number it
-read from the database, and the index replays the change log (EngineChange) up to at least
-that number. A write committed in any process before a search started is therefore visible to
-it (read-your-writes across processes). Replaying re-reads the current rows, so it is
-idempotent, and a gap in the log (pruned, cleared, database restored) means a full rebuild.
+    head.json       the published state: generation, seq, sizes (n entry slots, m vector rows,
+                    live entries), capacities, features version, boot id, last durable point
+    lock            the writers' flock
+    build.lock      the graph builder's flock (engine/ann.py)
+    <generation>/   column files preallocated to the capacities, mapped shared: per entry slot
+                    ids.bin int64, alive.bin bool, labels.bin uint64 (see pack_labels),
+                    starts.bin int64 (first vector row); per vector row owner.bin int64 (slot)
+                    and vectors.bin float32 (n, VECTOR_DIM); graph-<rows>.faiss, graph.json
 
-Threads: one writer at a time (`_lock`) appends into spare capacity, flips alive flags and
-rewrites single label words, then publishes a new immutable `_State` (sizes and sequence
-number); readers take the current `_State` once and never see rows beyond its sizes. A packed
-label is one 64-bit word, so a concurrent reader sees an entry's labels either before or after
-an update, never half of each. Growth and compaction build new arrays and publish them.
+Searches are an exact masked scan: filters are applied to the label column first, so
+filtered-out entries never take a place in the result, and the score of an entry is its best
+vector; large unfiltered searches may use the graph, rescored exactly.
+
+Consistency (read-your-writes across processes): before answering, a search calls
+`sync(library.seq)` with the number it read from the database. A process that is behind reads
+head.json; if the head is behind as well, it takes the writer lock, replays the change log
+(EngineChange) after the head into the shared files and publishes a new head, which every other
+process then adopts without replaying. Replaying re-reads the current rows, so it is
+idempotent; a gap in the log (pruned, cleared, database restored) means a rebuild.
+
+Writers never disturb readers, in this process or another: appends go past the published
+sizes, which readers never look beyond; a delete flips one alive byte and a label update
+rewrites one aligned 64-bit word, so a reader sees an entry's labels before or after an update,
+never half of each (and may see a committed change a little before the head that carries it).
+Growth extends the files in place (readers map the larger size when they adopt the head);
+compaction and rebuilds write a new generation directory, synced, then publish it; processes
+still on the old one keep their mapping until they catch up. A writer that dies between
+appending and publishing leaves rows past the published sizes, which the next writer
+overwrites. Within a generation, entry slots are in ascending entry id order (the store assigns
+ids in commit order per library), so a writer finds an entry's slot by binary search.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import fcntl
+import functools
+import json
 import logging
+import math
+import mmap
 import os
+import secrets
+import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +65,26 @@ from django.conf import settings
 from engine import ann
 from engine.features.extract import FEATURES_VERSION, VECTOR_DIM
 from engine.models import EngineChange, EngineEntry, EngineLibrary
-from engine.vectors import STORED, Filter, LibraryGoneError, decode_vectors
+from engine.vectors import STORED, Filter, LibraryGoneError
 
 log = logging.getLogger(__name__)
 
+FORMAT = 1  # of head.json and the column files
 MAX_REPLAY = 20_000  # further behind than this, a rebuild is cheaper than replaying
-SNAPSHOT_MIN_ENTRIES = 2_000
-SNAPSHOT_EVERY = 5_000  # changes between snapshots
+CHECKPOINT_EVERY = 5_000  # changes between durable points (files synced, head fsynced)
 SCAN_CHUNK = 1 << 18  # rows per matrix product, to bound temporary memory
-_generations = itertools.count(1)
+REBUILD_CHUNK = 2_000  # entries per database fetch and per block written
+GRAPH_POLL = 1.0  # seconds between looks for a graph another process built
+GRAPH_RETRY = 60.0  # seconds before this process asks again for a build that did not appear
+HEAD = "head.json"
+_COLUMNS: dict[str, tuple[np.dtype[Any], bool]] = {  # name: (dtype, one per vector row)
+    "ids": (np.dtype(np.int64), False),
+    "alive": (np.dtype(np.bool_), False),
+    "labels": (np.dtype(np.uint64), False),
+    "starts": (np.dtype(np.int64), False),
+    "owner": (np.dtype(np.int64), True),
+    "vectors": (np.dtype(np.float32), True),
+}
 
 
 def pack_labels(
@@ -74,55 +111,177 @@ def matches(labels: np.ndarray, flt: Filter) -> np.ndarray:
     return mask
 
 
+class _Unreadable(Exception):
+    """Published files that do not match their head (damaged or removed): rebuild."""
+
+
+@functools.cache
+def _boot_id() -> str:
+    """This boot of the machine: after a reboot, only synced (durable) data is trusted."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class _Columns:
+    """The column files of one generation, mapped shared, at capacities cap_e and cap_v."""
+
+    def __init__(self, path: Path, cap_e: int, cap_v: int, dim: int, *, grow: bool) -> None:
+        self.path, self.cap_e, self.cap_v, self.dim = path, cap_e, cap_v, dim
+        self._maps: list[mmap.mmap] = []
+        arrays: dict[str, np.ndarray] = {}
+        for name, (dtype, per_row) in _COLUMNS.items():
+            shape = (cap_v if per_row else cap_e,) + ((dim,) if name == "vectors" else ())
+            size = math.prod(shape) * dtype.itemsize
+            try:
+                handle = (path / f"{name}.bin").open("r+b")
+            except FileNotFoundError as exc:
+                raise _Unreadable(str(exc)) from None
+            with handle:
+                if os.fstat(handle.fileno()).st_size < size:
+                    if not grow:
+                        raise _Unreadable(f"{path / name}.bin is shorter than its head says")
+                    # Sparse: capacity costs no disk and no memory until rows are written.
+                    os.ftruncate(handle.fileno(), size)
+                mapped = mmap.mmap(handle.fileno(), size)
+            self._maps.append(mapped)
+            arrays[name] = np.frombuffer(mapped, dtype).reshape(shape)
+        self.ids, self.alive, self.labels = arrays["ids"], arrays["alive"], arrays["labels"]
+        self.starts, self.owner, self.vectors = arrays["starts"], arrays["owner"], arrays["vectors"]
+
+    @classmethod
+    def create(cls, path: Path, cap_e: int, cap_v: int, dim: int) -> _Columns:
+        path.mkdir(parents=True)
+        for name in _COLUMNS:
+            (path / f"{name}.bin").touch()
+        return cls(path, cap_e, cap_v, dim, grow=True)
+
+    def reserve(self, entries: int, rows: int) -> _Columns:
+        """These columns, or larger ones over the same files, with room for the sizes."""
+        if entries <= self.cap_e and rows <= self.cap_v:
+            return self
+        cap_e = max(self.cap_e, entries * 2 if entries > self.cap_e else 0)
+        cap_v = max(self.cap_v, rows * 2 if rows > self.cap_v else 0)
+        return _Columns(self.path, cap_e, cap_v, self.dim, grow=True)
+
+    def flush(self) -> None:
+        """Write every changed page to disk (msync): what a durable point needs."""
+        for mapped in self._maps:
+            mapped.flush()
+
+
+@dataclass(frozen=True)
+class _Head:
+    """head.json: what is published, i.e. what every process may adopt."""
+
+    generation: str
+    seq: int
+    n: int
+    m: int
+    live: int
+    cap_e: int
+    cap_v: int
+    boot: str
+    durable: tuple[int, int, int, int]  # seq, n, m, live when the files were last synced
+    version: str  # features version of the vectors
+    dim: int
+    format: int
+
+    @classmethod
+    def read(cls, directory: Path) -> _Head | None:
+        try:
+            raw = json.loads((directory / HEAD).read_text())
+            head = cls(**{**raw, "durable": tuple(raw["durable"])})
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        usable = head.format == FORMAT and head.version == FEATURES_VERSION
+        return head if usable and head.dim == VECTOR_DIM else None
+
+    def after_reboot(self) -> _Head:
+        """The last durable point: pages written after it may not have reached the disk."""
+        seq, n, m, live = self.durable
+        return replace(self, seq=seq, n=n, m=m, live=live, boot=_boot_id())
+
+
 @dataclass(frozen=True)
 class _State:
     seq: int
     n: int  # entry slots in use
     m: int  # vector rows in use
     live: int  # alive entries
-    ids: np.ndarray  # int64 (cap_e,)
+    ids: np.ndarray  # int64 (cap_e,), ascending
     alive: np.ndarray  # bool (cap_e,)
     labels: np.ndarray  # uint64 (cap_e,), see pack_labels
     starts: np.ndarray  # int64 (cap_e,), first vector row of each slot
     vectors: np.ndarray  # float32 (cap_v, D)
     owner: np.ndarray  # int64 (cap_v,), slot of each vector row
-    # Changes whenever rows are renumbered (rebuild, compaction, snapshot load), which
-    # invalidates an approximate graph built over the old numbering.
-    generation: int = 0
+    # The generation directory's name; it changes whenever rows are renumbered (rebuild,
+    # compaction), which invalidates an approximate graph built over the old numbering.
+    generation: str = ""
+    columns: _Columns | None = None
 
 
-def _empty_state(seq: int, cap_e: int = 64, cap_v: int = 64) -> _State:
+def _state_of(columns: _Columns, head: _Head) -> _State:
     return _State(
-        seq=seq,
-        n=0,
-        m=0,
-        live=0,
-        ids=np.zeros(cap_e, np.int64),
-        alive=np.zeros(cap_e, bool),
-        labels=np.zeros(cap_e, np.uint64),
-        starts=np.zeros(cap_e, np.int64),
-        vectors=np.zeros((cap_v, VECTOR_DIM), np.float32),
-        owner=np.zeros(cap_v, np.int64),
+        seq=head.seq,
+        n=head.n,
+        m=head.m,
+        live=head.live,
+        ids=columns.ids,
+        alive=columns.alive,
+        labels=columns.labels,
+        starts=columns.starts,
+        vectors=columns.vectors,
+        owner=columns.owner,
+        generation=head.generation,
+        columns=columns,
     )
 
 
-class LibraryIndex:
-    """One library's index in this process (see the module docstring for its invariants)."""
+def _unpublished() -> _State:
+    empty = np.zeros(0, np.int64)
+    return _State(
+        seq=-1,
+        n=0,
+        m=0,
+        live=0,
+        ids=empty,
+        alive=np.zeros(0, bool),
+        labels=np.zeros(0, np.uint64),
+        starts=empty,
+        vectors=np.zeros((0, VECTOR_DIM), np.float32),
+        owner=empty,
+    )
 
-    def __init__(self, library_id: int, uid: str) -> None:
+
+def index_root() -> Path:
+    return Path(settings.DATA_DIR) / "engine" / "index"
+
+
+class LibraryIndex:
+    """One library's index as this process sees it (see the module docstring)."""
+
+    def __init__(self, library_id: int, uid: str, *, directory: Path | None = None) -> None:
         self.library_id = library_id
         self.uid = uid
-        self._lock = threading.Lock()
-        self._state = _empty_state(seq=-1)
-        self._slot: dict[int, int] = {}  # entry id -> slot; writers only
-        self._saved_seq = -1
-        self._saving = False
-        self._ann: ann.Graph | None = None
-        self._ann_building = False
+        self.directory = directory or index_root() / f"{library_id}-{uid}"
+        self._lock = threading.Lock()  # one catching-up thread per process; flock for the rest
+        self._state = _unpublished()
+        self._head: _Head | None = None  # what self._state was adopted from or published as
+        self._graph: ann.Graph | None = None
+        self._graph_lock = threading.Lock()
+        self._graph_looked = -math.inf
+        self._graph_asked = -math.inf
 
     @property
     def seq(self) -> int:
         return self._state.seq
+
+    @property
+    def rows(self) -> int:
+        """Vector rows in use (dead entries' rows included until compaction)."""
+        return self._state.m
 
     def __len__(self) -> int:
         return self._state.live
@@ -134,15 +293,81 @@ class LibraryIndex:
         if self._state.seq >= target_seq:
             return
         with self._lock:
-            if self._state.seq < 0 and not self._load_snapshot():
-                self._rebuild()
-            if self._state.seq < target_seq and not self._replay():
-                self._rebuild()
-        if self._state.seq - self._saved_seq >= SNAPSHOT_EVERY:
-            self._snapshot_async()
+            if self._state.seq >= target_seq:
+                return
+            # Another process may be there already: adopting its head costs one small read.
+            # A process's first look is made under the writer lock, which checks the head
+            # against the database.
+            if self._state.seq >= 0 and self._adopt_published() and self.seq >= target_seq:
+                return
+            with self._writing():
+                self._catch_up(target_seq)
+
+    def refresh(self) -> bool:
+        """Adopt what is published, without the database; False if nothing usable is.
+
+        For readers that are not told a change number (benchmarks, tools); searches use sync.
+        """
+        with self._lock:
+            return self._adopt_published()
 
     def rebuild(self) -> None:
-        with self._lock:
+        """Rebuild from the store into a new generation, whatever is published."""
+        with self._lock, self._writing():
+            self._rebuild()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The library's writer lock, across processes (an flock held by one writer)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _adopt_published(self) -> bool:
+        head = _Head.read(self.directory)
+        if head is None or head.boot != _boot_id():
+            return False  # nothing usable, or a reboot to recover from: a writer's job
+        try:
+            self._adopt(head)
+        except (OSError, _Unreadable):
+            return False  # replaced while we looked: the writer lock sorts it out
+        return True
+
+    def _adopt(self, head: _Head) -> None:
+        state = self._state
+        columns = state.columns
+        if columns is None or head.generation != state.generation:
+            path = self.directory / head.generation
+            columns = _Columns(path, head.cap_e, head.cap_v, head.dim, grow=False)
+        elif head.cap_e > columns.cap_e or head.cap_v > columns.cap_v:
+            columns = _Columns(columns.path, head.cap_e, head.cap_v, head.dim, grow=False)
+        self._state = _state_of(columns, head)
+        self._head = head
+
+    def _catch_up(self, target_seq: int) -> None:
+        """Under the writer lock: adopt the head, check it, replay or rebuild, publish."""
+        head = _Head.read(self.directory)
+        database_seq = self._library_row()["seq"]
+        recovered = head is not None and head.boot != _boot_id()
+        if head is not None and recovered:
+            head = head.after_reboot()
+        if head is not None and head.seq > database_seq:
+            head = None  # ahead of the database (a restored backup): rebuild
+        if head is not None:
+            try:
+                self._adopt(head)
+            except (OSError, _Unreadable):
+                log.warning("engine index: %s does not match its head; rebuilding", self.directory)
+                head = None
+        if head is None:
+            self._rebuild()
+        elif recovered:
+            self._publish(self._state)  # this boot starts from the durable point
+        if self._state.seq < target_seq and not self._replay():
             self._rebuild()
 
     def _library_row(self) -> Any:
@@ -156,42 +381,23 @@ class LibraryIndex:
         # The sequence number is read first: rows read after it are at least that recent,
         # and replaying later changes over them is harmless.
         seq = self._library_row()["seq"]
-        ids: list[int] = []
-        labels: list[int] = []
-        counts: list[int] = []
-        blocks: list[np.ndarray] = []
-        rows = (
-            # Entries from another features version are not comparable: left out until
-            # they are added again (see store.entry_add).
-            EngineEntry.objects.filter(
-                library_id=self.library_id, features_version=FEATURES_VERSION
-            )
-            .order_by("id")
-            .values_list("id", "vectors", "tag1", "tag2", "class_id1", "class_id2")
+        # Entries from another features version are not comparable: left out until they are
+        # added again (see store.entry_add).
+        entries = EngineEntry.objects.filter(
+            library_id=self.library_id, features_version=FEATURES_VERSION
         )
-        for entry_id, blob, t1, t2, c1, c2 in rows.iterator(chunk_size=2000):
-            vectors = decode_vectors(bytes(blob))
-            if not len(vectors):
-                log.warning("engine index: entry %s has malformed vectors; skipped", entry_id)
-                continue
-            ids.append(entry_id)
-            labels.append(pack_labels(t1, t2, c1, c2))
-            counts.append(len(vectors))
-            blocks.append(vectors)
-        n = len(ids)
-        state = _empty_state(seq, cap_e=max(64, n * 5 // 4), cap_v=max(64, sum(counts) * 5 // 4))
-        if n:
-            m = sum(counts)
-            state.ids[:n] = ids
-            state.alive[:n] = True
-            state.labels[:n] = np.array(labels, np.uint64)
-            state.starts[:n] = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            state.vectors[:m] = np.concatenate(blocks)
-            state.owner[:m] = np.repeat(np.arange(n), counts)
-            state = replace(state, n=n, m=m, live=n)
-        state = replace(state, generation=next(_generations))
-        self._slot = {entry_id: slot for slot, entry_id in enumerate(ids)}
-        self._state = state
+        capacity = _capacity(entries.count())  # one row per entry; grown if there are more
+        columns = self._new_generation(capacity, capacity)
+        rows = entries.order_by("id").values_list(
+            "id", "vectors", "tag1", "tag2", "class_id1", "class_id2"
+        )
+        n = m = 0
+        stream = rows.iterator(chunk_size=REBUILD_CHUNK)
+        while chunk := list(islice(stream, REBUILD_CHUNK)):
+            columns, n, m = _write_entries(columns, n, m, chunk)
+        self._install(columns, seq=seq, n=n, m=m)
+        # Snapshots of earlier versions (one .npz per library) are of no use any more.
+        self.directory.with_suffix(".npz").unlink(missing_ok=True)
         log.info(
             "engine index: rebuilt library %s: %d entries at seq %d in %.2fs",
             self.library_id,
@@ -199,25 +405,111 @@ class LibraryIndex:
             seq,
             time.monotonic() - started,
         )
-        if n >= SNAPSHOT_MIN_ENTRIES:
-            self._snapshot_async()
+
+    def load(
+        self,
+        seq: int,
+        blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+        *,
+        entries: int,
+        rows: int,
+    ) -> None:
+        """Publish a new generation holding the given entries instead of the store's.
+
+        For benchmarks and tests that need an index without a database: `blocks` are
+        (entry ids, ascending across blocks; packed labels; vector rows per entry; float32
+        rows); `entries` and `rows` size the files (they grow if the blocks hold more).
+        """
+        with self._lock, self._writing():
+            columns = self._new_generation(_capacity(entries), _capacity(rows))
+            n = m = 0
+            for ids, labels, counts, vectors in blocks:
+                previous = columns.ids[n - 1] if n else np.iinfo(np.int64).min
+                if len(ids) and (ids[0] <= previous or np.any(np.diff(ids) <= 0)):
+                    raise ValueError("entry ids must ascend across the blocks")
+                columns, n, m = _write_block(columns, n, m, ids, labels, counts, vectors)
+            self._install(columns, seq=seq, n=n, m=m)
+
+    def _new_generation(self, cap_e: int, cap_v: int) -> _Columns:
+        """Fresh column files in a scratch directory (only the lock holder has one)."""
+        for scratch in self.directory.glob("*.new"):
+            shutil.rmtree(scratch, ignore_errors=True)  # left by a writer that died
+        numbers = [int(p.name.split("-")[0]) for p in self.directory.glob("[0-9]*-*")]
+        number = max(numbers, default=0) + 1
+        # The random part keeps a generation from being taken for an older one of the same
+        # number whose directory was removed and created again (index.forget).
+        name = f"{number:06d}-{secrets.token_hex(4)}"
+        return _Columns.create(self.directory / f"{name}.new", cap_e, cap_v, VECTOR_DIM)
+
+    def _install(self, columns: _Columns, *, seq: int, n: int, m: int) -> None:
+        """Publish a complete new generation, durably, and drop the older ones."""
+        columns.flush()
+        final = columns.path.with_suffix("")
+        columns.path.rename(final)
+        columns.path = final
+        _fsync_directory(self.directory)
+        head = _Head(
+            generation=final.name,
+            seq=seq,
+            n=n,
+            m=m,
+            live=n,
+            cap_e=columns.cap_e,
+            cap_v=columns.cap_v,
+            boot=_boot_id(),
+            durable=(seq, n, m, n),
+            version=FEATURES_VERSION,
+            dim=VECTOR_DIM,
+            format=FORMAT,
+        )
+        _write_json(self.directory / HEAD, asdict(head), durable=True)
+        self._head = head
+        self._state = _state_of(columns, head)
+        self._graph = None
+        for old in self.directory.iterdir():
+            if old.is_dir() and old.name != final.name and not old.name.endswith(".new"):
+                shutil.rmtree(old, ignore_errors=True)  # still mapped by laggards: harmless
+
+    def _publish(self, state: _State) -> None:
+        """Make `state` (this generation, appended and flipped in place) the head."""
+        previous = self._head
+        assert previous is not None and state.columns is not None
+        durable = previous.durable
+        checkpoint = state.seq - durable[0] >= CHECKPOINT_EVERY or previous.boot != _boot_id()
+        if checkpoint:
+            state.columns.flush()
+            durable = (state.seq, state.n, state.m, state.live)
+        head = replace(
+            previous,
+            seq=state.seq,
+            n=state.n,
+            m=state.m,
+            live=state.live,
+            cap_e=state.columns.cap_e,
+            cap_v=state.columns.cap_v,
+            boot=_boot_id(),
+            durable=durable,
+        )
+        _write_json(self.directory / HEAD, asdict(head), durable=checkpoint)
+        self._head = head
+        self._state = state
 
     def _replay(self) -> bool:
-        """Apply the change log after the current state; False if a rebuild is needed."""
+        """Apply the change log after the current state and publish; False if a rebuild is
+        needed instead."""
         state = self._state
         changes = list(
             EngineChange.objects.filter(library_id=self.library_id, seq__gt=state.seq)
             .order_by("seq")
             .values_list("seq", "op", "entry_id")[: MAX_REPLAY + 1]
         )
-        if not changes or len(changes) > MAX_REPLAY:
+        if not changes or len(changes) > MAX_REPLAY or state.columns is None:
             return False
         if [c[0] for c in changes] != list(range(state.seq + 1, state.seq + 1 + len(changes))):
             return False  # pruned or otherwise not contiguous
         if any(op == EngineChange.CLEAR for _, op, _ in changes):
             return False
-        added = {eid for _, op, eid in changes if op == EngineChange.ADD}
-        touched = list(dict.fromkeys(eid for _, _, eid in changes if eid is not None))
+        touched = sorted({eid for _, _, eid in changes if eid is not None})
         current: dict[int, tuple[Any, ...]] = {}
         for start in range(0, len(touched), 500):
             rows = EngineEntry.objects.filter(
@@ -226,61 +518,32 @@ class LibraryIndex:
                 features_version=FEATURES_VERSION,
             ).values_list("id", "vectors", "tag1", "tag2", "class_id1", "class_id2")
             current.update({row[0]: row for row in rows})
-        for entry_id in sorted(touched):
+        n = state.n
+        slots = _slots(state.ids[:n], np.array(touched, np.int64))
+        appends = []
+        for entry_id, slot in zip(touched, slots.tolist(), strict=True):
             row = current.get(entry_id)
-            slot = self._slot.get(entry_id)
-            if row is None or entry_id in added:
-                if slot is not None:
-                    self._kill(slot)
+            if slot < 0:
                 if row is not None:
-                    self._append(row)
-            elif slot is not None:
-                self._state.labels[slot] = pack_labels(*row[2:])
+                    appends.append(row)
+            elif row is None:
+                state.alive[slot] = False  # deleted, or of another features version now
             else:
-                self._append(row)
-        self._state = replace(self._state, seq=changes[-1][0])
+                # The entry's vectors never change (an edit rewrites labels only), so an ADD
+                # of an entry the index holds (a rebuild read it already) is a label update.
+                state.labels[slot] = pack_labels(*row[2:])
+                state.alive[slot] = True
+        columns, m = state.columns, state.m
+        if appends:
+            if n and appends[0][0] < state.ids[n - 1]:
+                return False  # out of id order: a rebuild keeps the slots sorted
+            columns, n, m = _write_entries(columns, n, m, appends)
+        live = int(np.count_nonzero(columns.alive[:n]))
+        assert self._head is not None
+        fresh = _state_of(columns, self._head) if columns is not state.columns else state
+        self._publish(replace(fresh, seq=changes[-1][0], n=n, m=m, live=live))
         self._compact_if_sparse()
         return True
-
-    def _kill(self, slot: int) -> None:
-        state = self._state
-        if state.alive[slot]:
-            state.alive[slot] = False
-            self._state = replace(state, live=state.live - 1)
-        self._slot.pop(int(state.ids[slot]), None)
-
-    def _append(self, row: tuple[Any, ...]) -> None:
-        entry_id, blob, t1, t2, c1, c2 = row
-        vectors = decode_vectors(bytes(blob))
-        if not len(vectors):
-            return
-        state = self._grow(1, len(vectors))
-        n, m, k = state.n, state.m, len(vectors)
-        state.ids[n] = entry_id
-        state.labels[n] = pack_labels(t1, t2, c1, c2)
-        state.starts[n] = m
-        state.vectors[m : m + k] = vectors
-        state.owner[m : m + k] = n
-        state.alive[n] = True  # last: a reader must not see a half-written slot as alive
-        self._slot[entry_id] = n
-        self._state = replace(state, n=n + 1, m=m + k, live=state.live + 1)
-
-    def _grow(self, entries: int, rows: int) -> _State:
-        state = self._state
-        cap_e, cap_v = len(state.ids), len(state.owner)
-        if state.n + entries <= cap_e and state.m + rows <= cap_v:
-            return state
-        new_e = max(cap_e, (state.n + entries) * 2)
-        new_v = max(cap_v, (state.m + rows) * 2)
-        grown = _empty_state(state.seq, new_e, new_v)
-        for name in ("ids", "alive", "labels", "starts"):
-            getattr(grown, name)[: state.n] = getattr(state, name)[: state.n]
-        grown.vectors[: state.m] = state.vectors[: state.m]
-        grown.owner[: state.m] = state.owner[: state.m]
-        self._state = replace(
-            grown, n=state.n, m=state.m, live=state.live, generation=state.generation
-        )
-        return self._state
 
     def _compact_if_sparse(self) -> None:
         state = self._state
@@ -288,19 +551,24 @@ class LibraryIndex:
         if dead < 1024 or dead < state.n // 4:
             return
         keep = np.flatnonzero(state.alive[: state.n])
-        ends = np.append(state.starts[1 : state.n], state.m)
-        counts = (ends - state.starts[: state.n])[keep]
-        rows = _ranges(state.starts[keep], counts)
+        counts = _row_counts(state, keep)
         n, m = len(keep), int(counts.sum())
-        fresh = _empty_state(state.seq, max(64, n * 5 // 4), max(64, m * 5 // 4))
-        fresh.ids[:n] = state.ids[keep]
-        fresh.alive[:n] = True
-        fresh.labels[:n] = state.labels[keep]
-        fresh.starts[:n] = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else []
-        fresh.vectors[:m] = state.vectors[rows]
-        fresh.owner[:m] = np.repeat(np.arange(n), counts)
-        self._slot = {int(entry_id): slot for slot, entry_id in enumerate(fresh.ids[:n])}
-        self._state = replace(fresh, n=n, m=m, live=n, generation=next(_generations))
+        columns = self._new_generation(_capacity(n), _capacity(m))
+        done_n = done_m = 0
+        for lo in range(0, n, SCAN_CHUNK):
+            part, part_counts = keep[lo : lo + SCAN_CHUNK], counts[lo : lo + SCAN_CHUNK]
+            rows = _ranges(state.starts[part], part_counts)
+            columns, done_n, done_m = _write_block(
+                columns,
+                done_n,
+                done_m,
+                state.ids[part],
+                state.labels[part],
+                part_counts,
+                state.vectors[rows],
+            )
+        self._install(columns, seq=state.seq, n=n, m=m)
+        log.info("engine index: compacted library %s to %d entries", self.library_id, n)
 
     # ------------------------------------------------------------------ searching
 
@@ -310,19 +578,23 @@ class LibraryIndex:
         n, m = state.n, state.m
         if n == 0 or k <= 0:
             return []
-        eligible = state.alive[:n].copy()
-        if flt != Filter():
-            eligible &= matches(state.labels[:n], flt)
+        query = np.asarray(query, np.float32).reshape(-1, VECTOR_DIM)
+        if flt == _NO_FILTER:
+            graph = self._usable_graph(state)
+            if graph is not None:
+                return self._search_graph(state, graph, query, k)
+            # Every row is scored: dead entries are masked, not left out (no index arrays).
+            sims = _best_per_row(state.vectors, slice(0, m), query)
+            best = sims if m == n else np.maximum.reduceat(sims, state.starts[:n])
+            if state.live < n:
+                best[~state.alive[:n]] = -np.inf
+            return _top(best, state.ids[:n], k)
+        eligible = state.alive[:n] & matches(state.labels[:n], flt)
         if flt.entries is not None:
             eligible &= np.isin(state.ids[:n], np.fromiter(flt.entries, np.int64))
         slots = np.flatnonzero(eligible)
         if not len(slots):
             return []
-        query = np.asarray(query, np.float32).reshape(-1, VECTOR_DIM)
-        if flt == Filter():
-            graph = self._usable_graph(state)
-            if graph is not None:
-                return self._search_graph(state, graph, query, k)
         if len(slots) >= n // 2:  # one pass over every row, then drop the ineligible
             sims = _best_per_row(state.vectors, slice(0, m), query)
             # One vector per entry (similar, product, materiel): rows are entries.
@@ -339,146 +611,199 @@ class LibraryIndex:
             sims = _best_per_row(state.vectors, rows, query)
             best = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(counts)[:-1]]))
             ids = state.ids[slots]
-        if len(best) > k:
-            # Keep everything tied with the k-th score so ties resolve by id, not by chance.
-            kth = np.partition(best, len(best) - k)[len(best) - k]
-            keep = np.flatnonzero(best >= kth)
-            best, ids = best[keep], ids[keep]
-        order = np.lexsort((ids, -best))[:k]
-        return [(int(ids[i]), float(best[i])) for i in order]
+        return _top(best, ids, k)
 
     # ------------------------------------------------------------------ approximate path
 
     def _usable_graph(self, state: _State) -> ann.Graph | None:
-        """The graph if it matches this state; schedules a (re)build when one is due."""
-        if not ann.worthwhile(state.m):
+        """The graph if it matches this state; asks for a (re)build when one is due."""
+        if not ann.worthwhile(state.m) or state.columns is None:
             return None
-        graph = self._ann
+        graph = self._graph
         if graph is not None and graph.generation != state.generation:
             graph = None
-        if graph is None or graph.stale(state.m, state.n - state.live):
-            self._build_ann_async(state)
+        dead = state.n - state.live
+        if graph is None or graph.stale(state.m, dead):
+            now = time.monotonic()
+            if now - self._graph_looked >= GRAPH_POLL:
+                self._graph_looked = now
+                graph = self._load_graph(state) or graph
+            if graph is None or graph.stale(state.m, dead):
+                self._ask_for_graph(state, now)
         return graph
 
-    def _build_ann_async(self, state: _State) -> None:
-        if self._ann_building:
-            return
-        self._ann_building = True
-        threading.Thread(target=self._build_ann, args=(state,), daemon=True).start()
-
-    def _build_ann(self, state: _State) -> None:
+    def _load_graph(self, state: _State) -> ann.Graph | None:
+        """The graph saved for this generation (by any process), mapped; None if none is."""
+        assert state.columns is not None
+        if not self._graph_lock.acquire(blocking=False):
+            return None  # another thread of this process is loading it
         try:
-            started = time.monotonic()
-            # Rows below `state.m` never change within a generation (append-only), so the
-            # graph stays valid for this generation whatever happened meanwhile.
-            self._ann = ann.build(
-                state.vectors, state.m, generation=state.generation, dead=state.n - state.live
+            meta = ann.published(state.columns.path)
+            if meta is None:
+                return None
+            current = self._graph
+            same = current is not None and current.file == meta["file"]
+            if same and current is not None and current.generation == state.generation:
+                return current
+            graph = ann.load(state.columns.path, meta)
+            if graph is not None:
+                graph = replace(graph, generation=state.generation)
+                self._graph = graph
+                log.info(
+                    "engine index: library %s maps the graph of %d rows",
+                    self.library_id,
+                    graph.rows,
+                )
+            return graph
+        finally:
+            self._graph_lock.release()
+
+    def _ask_for_graph(self, state: _State, now: float) -> None:
+        if now - self._graph_asked < GRAPH_RETRY:
+            return
+        self._graph_asked = now
+        assert state.columns is not None
+        try:
+            started = ann.spawn_build(
+                self.directory,
+                state.columns.path,
+                rows=state.m,
+                dim=state.vectors.shape[1],
+                dead=state.n - state.live,
             )
+        except OSError:
+            log.exception("engine index: could not start the graph build of %s", self.directory)
+            return
+        if started:
             log.info(
-                "engine index: approximate graph for library %s: %d rows in %.1fs",
+                "engine index: building the graph of library %s (%d rows) in the background",
                 self.library_id,
                 state.m,
-                time.monotonic() - started,
             )
-        except Exception:
-            log.exception("engine index: building the graph of library %s failed", self.library_id)
-        finally:
-            self._ann_building = False
+
+    def build_graph(self) -> ann.Graph | None:
+        """Build and save the graph of the current generation in this process, now (after a
+        build another process is running); None without faiss or rows."""
+        state = self._state
+        if ann.ann_library() is None or state.columns is None or not state.m:
+            return None
+        graph = ann.build_saved(
+            self.directory,
+            state.columns.path,
+            rows=state.m,
+            dim=state.vectors.shape[1],
+            dead=state.n - state.live,
+            wait=True,
+        )
+        if graph is not None:
+            graph = replace(graph, generation=state.generation)
+            self._graph = graph
+        return graph
 
     def _search_graph(
         self, state: _State, graph: ann.Graph, query: np.ndarray, k: int
     ) -> list[tuple[int, float]]:
-        per_entry = state.m / max(1, state.n)
-        count = int((k + 32) * per_entry * 1.5) + (state.n - state.live)
-        rows = graph.candidates(query, max(count, 200))
-        rows = np.concatenate([rows, np.arange(graph.rows, state.m)])  # added since the build
+        # Enough candidates that k alive entries remain after dropping dead ones and the
+        # extra rows of entries with several vectors.
+        wanted = math.ceil(k * state.m / max(1, state.live))
+        rows = graph.candidates(query, wanted)
+        if graph.rows < state.m:
+            rows = np.concatenate([rows, np.arange(graph.rows, state.m)])  # added since
         sims = _best_per_row(state.vectors, rows, query)  # exact rescoring
         slots = state.owner[rows]
         alive = state.alive[slots]
         sims, slots = sims[alive], slots[alive]
         if not len(slots):
             return []
-        order = np.lexsort((-sims, slots))  # per slot, best row first
-        slots, sims = slots[order], sims[order]
-        first = np.concatenate([[True], slots[1:] != slots[:-1]])
-        best, ids = sims[first], state.ids[slots[first]]
-        top = np.lexsort((ids, -best))[:k]
-        return [(int(ids[i]), float(best[i])) for i in top]
+        if state.m != state.n or len(query) > 1:  # a slot may come more than once
+            order = np.lexsort((-sims, slots))  # per slot, best row first
+            slots, sims = slots[order], sims[order]
+            first = np.concatenate([[True], slots[1:] != slots[:-1]])
+            sims, slots = sims[first], slots[first]
+        return _top(sims, state.ids[slots], k)
 
-    # ------------------------------------------------------------------ snapshots
-
-    def _snapshot_path(self) -> Path:
-        return Path(settings.DATA_DIR) / "engine" / "index" / f"{self.library_id}-{self.uid}.npz"
-
-    def _snapshot_async(self) -> None:
-        if self._saving:
-            return
-        self._saving = True
-        state = self._state
-        threading.Thread(target=self._save, args=(state,), daemon=True).start()
-
-    def _save(self, state: _State) -> None:
-        try:
-            keep = np.flatnonzero(state.alive[: state.n])
-            ends = np.append(state.starts[1 : state.n], state.m)
-            counts = (ends - state.starts[: state.n])[keep]
-            rows = _ranges(state.starts[keep], counts)
-            path = self._snapshot_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            scratch = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
-            np.savez(
-                scratch,
-                seq=np.int64(state.seq),
-                version=np.array(FEATURES_VERSION),
-                ids=state.ids[keep],
-                labels=state.labels[keep],
-                counts=counts,
-                vectors=state.vectors[rows].astype(STORED),
-            )
-            scratch.replace(path)  # readers see the old file or the new one, whole
-            self._saved_seq = state.seq
-        except Exception:
-            log.exception("engine index: snapshot of library %s failed", self.library_id)
-        finally:
-            self._saving = False
-
-    def save_snapshot(self) -> None:
-        """Write a snapshot now, in this thread (management commands)."""
-        self._save(self._state)
-
-    def _load_snapshot(self) -> bool:
-        path = self._snapshot_path()
-        if not path.exists():
-            return False
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                seq = int(data["seq"])
-                version = str(data["version"]) if "version" in data else ""
-                ids, labels, counts = data["ids"], data["labels"], data["counts"]
-                vectors = data["vectors"].astype(np.float32)
-        except Exception:
-            log.warning("engine index: unreadable snapshot %s ignored", path)
-            return False
-        if version != FEATURES_VERSION or vectors.ndim != 2 or vectors.shape[1] != VECTOR_DIM:
-            return False  # written by another features version: rebuild
-        if seq > self._library_row()["seq"]:
-            return False  # the database is older than the snapshot (restored): rebuild
-        n, m = len(ids), len(vectors)
-        state = _empty_state(seq, max(64, n * 5 // 4), max(64, m * 5 // 4))
-        state.ids[:n] = ids
-        state.alive[:n] = True
-        state.labels[:n] = labels
-        state.starts[:n] = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else []
-        state.vectors[:m] = vectors
-        state.owner[:m] = np.repeat(np.arange(n), counts)
-        self._state = replace(state, n=n, m=m, live=n, generation=next(_generations))
-        self._slot = {int(entry_id): slot for slot, entry_id in enumerate(ids)}
-        self._saved_seq = seq
-        log.info("engine index: library %s loaded from snapshot at seq %d", self.library_id, seq)
-        return True
+    # ------------------------------------------------------------------ files
 
     def remove_snapshot(self) -> None:
-        self._snapshot_path().unlink(missing_ok=True)
+        """Remove this library's files (every generation and graph; the library is gone)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.with_suffix(".npz").unlink(missing_ok=True)
+
+
+_NO_FILTER = Filter()
+
+
+def _capacity(count: int) -> int:
+    return max(64, count * 5 // 4 + 64)
+
+
+def _slots(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Slot of each wanted entry id in the ascending `ids`, -1 where absent."""
+    if not len(ids):
+        return np.full(len(wanted), -1, np.int64)
+    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return np.where(ids[pos] == wanted, pos, -1)
+
+
+def _write_entries(
+    columns: _Columns, n: int, m: int, rows: list[tuple[Any, ...]]
+) -> tuple[_Columns, int, int]:
+    """Append store rows (id, vectors blob, tag1, tag2, class_id1, class_id2) at slot n, row m."""
+    width = VECTOR_DIM * STORED.itemsize
+    good = []
+    for row in rows:
+        if row[1] is None or not len(row[1]) or len(row[1]) % width:
+            log.warning("engine index: entry %s has malformed vectors; skipped", row[0])
+        else:
+            good.append(row)
+    if not good:
+        return columns, n, m
+    counts = np.array([len(row[1]) // width for row in good], np.int64)
+    blob = b"".join(row[1] for row in good)  # one conversion per block, not per entry
+    return _write_block(
+        columns,
+        n,
+        m,
+        np.array([row[0] for row in good], np.int64),
+        np.array([pack_labels(*row[2:]) for row in good], np.uint64),
+        counts,
+        np.frombuffer(blob, STORED).reshape(-1, VECTOR_DIM),
+    )
+
+
+def _write_block(
+    columns: _Columns,
+    n: int,
+    m: int,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    counts: np.ndarray,
+    vectors: np.ndarray,
+) -> tuple[_Columns, int, int]:
+    """Write entries at slot n and their rows at row m, straight into the (grown) files."""
+    k, total = len(ids), int(np.sum(counts))
+    columns = columns.reserve(n + k, m + total)
+    columns.vectors[m : m + total] = vectors
+    columns.owner[m : m + total] = np.repeat(np.arange(n, n + k), counts)
+    columns.ids[n : n + k] = ids
+    columns.labels[n : n + k] = labels
+    columns.starts[n : n + k] = m + np.concatenate([[0], np.cumsum(counts)[:-1]])
+    columns.alive[n : n + k] = True
+    return columns, n + k, m + total
+
+
+def _top(best: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best (id, score), best first, ties by id."""
+    if len(best) > 4 * k:
+        # Keep everything tied with the k-th score so ties resolve by id, not by chance.
+        kth = np.partition(best, len(best) - k)[len(best) - k]
+        keep = np.flatnonzero(best >= kth)
+        best, ids = best[keep], ids[keep]
+    order = np.lexsort((ids, -best))[:k]
+    scores = best[order]
+    if len(scores) and scores[-1] == -np.inf:  # masked (dead) entries take no place
+        order = order[scores > -np.inf]
+    return list(zip(ids[order].tolist(), best[order].tolist(), strict=True))
 
 
 def _row_counts(state: _State, slots: np.ndarray) -> np.ndarray:
@@ -518,6 +843,25 @@ def _best_per_row(vectors: np.ndarray, rows: np.ndarray | slice, query: np.ndarr
     return out
 
 
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_json(path: Path, value: dict[str, Any], *, durable: bool) -> None:
+    """Replace a small file atomically: readers see the old one or the new one, whole."""
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    with scratch.open("w") as handle:
+        json.dump(value, handle)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    scratch.replace(path)
+
+
 # ---------------------------------------------------------------------- registry
 
 _indexes: dict[int, LibraryIndex] = {}
@@ -525,7 +869,7 @@ _registry_lock = threading.Lock()
 
 
 def for_library(library: EngineLibrary) -> LibraryIndex:
-    """This process's index of `library`, caught up to at least `library.seq`."""
+    """This process's view of `library`'s index, caught up to at least `library.seq`."""
     uid = str(library.uid)
     index = _indexes.get(library.pk)
     if index is None or index.uid != uid:
@@ -539,9 +883,21 @@ def for_library(library: EngineLibrary) -> LibraryIndex:
 
 
 def forget(library_id: int | None = None) -> None:
-    """Drop cached indexes (one library, or all); they are rebuilt from the store on use."""
+    """Drop the indexes of one library (or all) from this process and from the machine: the
+    next use rebuilds from the store.
+
+    For a library that is gone, and for tests that change the store behind the change log.
+    Another process that still maps the files keeps using them until it next catches up; it
+    then finds no head and rebuilds.
+    """
     with _registry_lock:
         if library_id is None:
             _indexes.clear()
         else:
             _indexes.pop(library_id, None)
+    pattern = "*" if library_id is None else f"{library_id}-*"
+    for path in index_root().glob(pattern):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,9 +1,10 @@
 """What the engine needs from a vector index, and how vectors are kept in the store.
 
 The store (engine/store.py) is the truth; an index is derived from it and catches up through
-the change log. ``engine.index.LibraryIndex`` is the in-process implementation; another one
-(an adapter to a distributed vector database fed from the same change log) provides the same
-two operations, and search (engine/search.py) uses nothing else.
+the change log. ``engine.index.LibraryIndex`` is the machine-local implementation (memory-mapped
+files shared by the engine processes of one host); another one (an adapter to a distributed
+vector database fed from the same change log) provides the same two operations, and search
+(engine/search.py) uses nothing else.
 """
 
 from __future__ import annotations

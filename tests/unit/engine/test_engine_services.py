@@ -161,7 +161,7 @@ def test_engine_index_rebuild_command_writes_snapshots(app: App, settings: Any) 
         "engine_index", "rebuild", "--app-id", app.app_id, "--service", "similar", stdout=out
     )
     assert "similar: 1 entries" in out.getvalue()
-    assert list((settings.DATA_DIR / "engine" / "index").glob("*.npz"))
+    assert list((settings.DATA_DIR / "engine" / "index").glob("*/head.json"))
     with pytest.raises(CommandError):
         call_command("engine_index", "rebuild", "--app-id", "00000000")
 
