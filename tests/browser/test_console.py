@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -40,9 +40,25 @@ def shot(driver: Any, name: str, *, width: int = 1280) -> None:
     driver.set_window_size(1280, 900)
 
 
+class _PageWait(WebDriverWait):
+    """A wait across page loads: pages reload themselves when an image settles, and a form
+    post replaces the page, so an element may go stale mid-check. Chromium reports some of
+    those as a generic error about a node no longer in the document: the same, retried."""
+
+    def until(self, method: Any, message: str = "") -> Any:
+        def tolerant(driver: Any) -> Any:
+            try:
+                return method(driver)
+            except WebDriverException as exc:
+                if "does not belong to the document" not in str(exc):
+                    raise
+                return False
+
+        return super().until(tolerant, message)
+
+
 def wait(driver: Any, seconds: float = 20) -> WebDriverWait:
-    # Pages reload themselves when an image settles: an element may go stale mid-check.
-    return WebDriverWait(
+    return _PageWait(
         driver, seconds, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
     )
 
