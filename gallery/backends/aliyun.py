@@ -290,7 +290,9 @@ class AliyunBackend(Backend):
         return False
 
     def library_size(self, library: Library) -> int | None:
-        return self.client.detail(library.instance_name).total_count
+        """None: Detail would tell, but a listing page must not wait for the hosted service,
+        nor spend the instance's QPS, on every view."""
+        return None
 
     def api_seq(self, library: Library) -> int | None:
         return None

@@ -119,3 +119,14 @@ def test_a_picture_survives_flow_control_and_is_deleted_by_pair(owner_client, ho
     picture.image.refresh_from_db()
     assert picture.image.status == ImageStatus.DELETED
     assert not hosted.instances["shoes"].pictures
+
+
+def test_the_listing_of_a_hosted_instance_does_not_wait_for_the_service(owner_client, hosted):
+    create(owner_client, hosted)
+    app = Application.objects.get()
+    owner_client.post(reverse("gallery:library-new", args=[app.pk]), {"instance_name": "shoes"})
+    library = Library.objects.get()
+    before = len(hosted.calls)
+    hosted.fail("Detail", "UnknownException")  # would break the page if it asked
+    page = owner_client.get(reverse("gallery:library", args=[library.pk]))
+    assert page.status_code == 200 and len(hosted.calls) == before
