@@ -724,7 +724,7 @@ class LibraryIndex:
 
     # ------------------------------------------------------------------ files
 
-    def remove_snapshot(self) -> None:
+    def remove_files(self) -> None:
         """Remove this library's files (every generation and graph; the library is gone)."""
         shutil.rmtree(self.directory, ignore_errors=True)
         self.directory.with_suffix(".npz").unlink(missing_ok=True)

@@ -174,4 +174,4 @@ def _library_drop(library_id: int) -> None:
     store.library_purge(library_id)
     index.forget(library_id)
     if uid is not None:
-        index.LibraryIndex(library_id, str(uid)).remove_snapshot()
+        index.LibraryIndex(library_id, str(uid)).remove_files()
