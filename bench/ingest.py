@@ -12,10 +12,11 @@
    threads, and one Celery worker with beat at the default concurrency), a built-in
    application made with the console's defaults and its library.
    The photos go through the upload page's own path over HTTP with a logged-in session: a
-   batch (`files_follow`), one POST per file, one after the other as `upload.js` sends them,
-   then close. Timed from the first POST until the batch is done (its `finished_at`: the last
-   row indexed), so the console's decode and thumbnail at upload, the queue, the worker and
-   the engine's add (decode, features, thumbnail, store) are all inside.
+   batch (`files_follow`), the files grouped as `upload.js` groups them (up to 8 files and
+   8 MiB per POST), one POST after the other, then close. Timed from the first POST until
+   the batch is done (its `finished_at`: the last row indexed), so the console's decode and
+   thumbnail at upload, the queue, the worker and the engine's add (decode, features,
+   thumbnail, store) are all inside.
 
 The client is one thread and shares the cores with the server, as a browser on the same
 machine would. Prints the machine, its load average at each step, the figures and the ratio.
@@ -159,6 +160,25 @@ def wait_http(base: str, server: subprocess.Popen[bytes], seconds: float = 120) 
     sys.exit("the web server did not start")
 
 
+# As upload.js groups the files of a batch into requests.
+GROUP_FILES, GROUP_BYTES = 8, 8 * 2**20
+
+
+def groups(items: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+    out: list[list[tuple[str, bytes]]] = []
+    for item in items:
+        last = out[-1] if out else None
+        if (
+            last is None
+            or len(last) >= GROUP_FILES
+            or sum(len(d) for _, d in last) + len(item[1]) > GROUP_BYTES
+        ):
+            out.append([item])
+        else:
+            last.append(item)
+    return out
+
+
 class Console:
     """The upload page's requests, over HTTP with a logged-in session."""
 
@@ -197,11 +217,13 @@ class Console:
         """Post `items` into a new batch as upload.js does; (batch id, seconds to post)."""
         started = time.perf_counter()
         made = self.post(f"/libraries/{library_id}/batches/", files_follow="1", urls="")
-        for name, data in items:
-            answer = self.post(made["files_url"], files={"files": (name, data, "image/jpeg")})
-            result = answer["results"][0]
-            if not result.get("ok"):
-                sys.exit(f"{name} refused: {result}")
+        for group in groups(items):
+            answer = self.post(
+                made["files_url"], files=[("files", (n, d, "image/jpeg")) for n, d in group]
+            )
+            for (name, _data), result in zip(group, answer["results"], strict=True):
+                if not result.get("ok"):
+                    sys.exit(f"{name} refused: {result}")
         self.post(made["close_url"])
         return int(made["id"]), time.perf_counter() - started
 

@@ -131,8 +131,9 @@ DATABASES: dict[str, dict[str, Any]] = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the engine and the worker read while one writes; IMMEDIATE
-    # takes the write lock up front so concurrent writers queue instead of failing.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # takes the write lock up front so concurrent writers queue instead of failing. The
+    # connection is kept (from dj_database_url above): opening one runs the pragmas and
+    # registers Django's functions, a millisecond of every request and task otherwise.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
@@ -179,6 +180,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
 }
 if CELERY_BROKER_URL.startswith("filesystem"):
     BROKER_DIR.mkdir(exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "console.broker:Transport"  # messages written atomically
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         data_folder_in=str(BROKER_DIR),
         data_folder_out=str(BROKER_DIR),

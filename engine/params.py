@@ -84,7 +84,13 @@ def _urlencoded(body: bytes) -> list[tuple[bytes, bytes]]:
 
 def _unquote(value: bytes) -> bytes:
     value = value.replace(b"+", b" ")
-    return unquote_to_bytes(value) if b"%" in value else value
+    if b"%" not in value:
+        return value
+    # A base64 image's only escapes, undone in C: `unquote_to_bytes` loops in Python over
+    # every escape, tens of thousands in one image. Only when no other escape is left is the
+    # answer the same.
+    fast = value.replace(b"%2B", b"+").replace(b"%2F", b"/").replace(b"%3D", b"=")
+    return fast if b"%" not in fast else unquote_to_bytes(value)
 
 
 def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:

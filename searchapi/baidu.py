@@ -25,6 +25,7 @@ import requests
 
 from searchapi.errors import ApiError
 from searchapi.throttle import MemoryRateLimiter, RateLimiter
+from wire import forms
 from wire.baidu import (
     API_PATHS,
     API_SCOPE,
@@ -360,7 +361,8 @@ class BaiduClient:
             params = {"access_token": token}
         started = time.perf_counter()
         try:
-            body = self._exchange("POST", url, params=params, data=form, headers=headers)
+            encoded = forms.urlencode(form.items())  # a str, as requests makes of a dict
+            body = self._exchange("POST", url, params=params, data=encoded, headers=headers)
         except BaiduError as exc:
             self._record(service, operation, exc.error_code, exc.error_msg, started, None)
             raise

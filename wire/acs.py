@@ -15,14 +15,15 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, unquote_plus, urlencode
+from urllib.parse import unquote_plus
 
+from wire import forms
 from wire.aliyun import ACS3
 
 
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding, as both signatures use it: only ``A-Z a-z 0-9 - _ . ~`` stay."""
-    return quote(value, safe="~")
+    return forms.quote_rfc3986(value)
 
 
 def query_pairs(query_string: str) -> list[tuple[str, str]]:
@@ -42,7 +43,7 @@ def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
     The caller orders the pairs: the SDK sorts a form body by key and leaves a query in the
     order it was built (aliyun-wire §2.3).
     """
-    return urlencode(list(pairs))
+    return forms.urlencode(pairs)
 
 
 def body_sha256(body: bytes) -> str:

@@ -72,11 +72,5 @@ def batch_progress(batch: Batch, limit: int = 1000) -> BatchProgress:
     return BatchProgress(total, settled, counts, rows, problems, *batch_pace(batch, total, settled))
 
 
-def batch_problem(batch: Batch, index: int) -> dict[str, Any]:
-    """The batch's `index`-th refused input as stored now ({} if there is none yet)."""
-    problems = Batch.objects.filter(pk=batch.pk).values_list("problems", flat=True).first()
-    return problems[index] if problems and len(problems) > index else {}
-
-
 def library_batches(library: Library, limit: int = 10) -> QuerySet[Batch]:
     return Batch.objects.filter(library=library).order_by("-created_at", "-id")[:limit]

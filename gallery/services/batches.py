@@ -24,20 +24,20 @@ NOT_SENT_FULL = "not sent: the library is full"
 
 def batch_problem(
     batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
-) -> None:
-    """Record an input of the job that never became a row (a bad file, a failed download)."""
+) -> dict[str, Any]:
+    """Record an input of the job that never became a row (a bad file, a failed download);
+    returns it as stored."""
+    problem = {
+        "name": name[:300],
+        "code": code,
+        "message": message[:500],
+        "duplicate": duplicate.pk if duplicate is not None else None,
+    }
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
-        batch.problems = [
-            *batch.problems,
-            {
-                "name": name[:300],
-                "code": code,
-                "message": message[:500],
-                "duplicate": duplicate.pk if duplicate is not None else None,
-            },
-        ]
+        batch.problems = [*batch.problems, problem]
         batch.save(update_fields=["problems", "updated_at"])
+    return problem
 
 
 def batch_stop_full(batch_id: int) -> None:

@@ -32,7 +32,7 @@ from gallery.models import (
 from gallery.pictures import PictureFields
 from gallery.services.activity import Actor, activity_record
 from gallery.services.rows import remove_files, set_status, tombstone
-from gallery.services.sync import image_add_task, image_update_task, images_delete_enqueue
+from gallery.services.sync import image_update_task, images_add_enqueue, images_delete_enqueue
 from gallery.services.task_base import ConsoleTask
 from searchapi.aliyun import Condition, filter_clause
 from searchapi.errors import ApiError
@@ -456,7 +456,7 @@ def image_repush(*, actor: Actor, image: Image) -> Image:
             verb=ActivityVerb.IMAGE_REPUSH,
             obj=row,
         )
-        image_add_task.enqueue(row.pk)
+        images_add_enqueue([row.pk])
     return row
 
 

@@ -22,7 +22,7 @@ from gallery.services.activity import Actor, acting_user, activity_record
 from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
 from gallery.services.images import images_delete
 from gallery.services.rows import read_original, remove_files, set_status, tombstone
-from gallery.services.sync import image_add_task
+from gallery.services.sync import images_add_enqueue
 from gallery.services.task_base import ConsoleTask
 from gallery.services.uploads import UploadError, image_upload, refusal_of
 
@@ -85,7 +85,7 @@ def batch_retry_failed(*, actor: Actor, batch: Batch) -> int:
         for row in rows:
             set_status(row, ImageStatus.PENDING)
             row.save()
-            image_add_task.enqueue(row.pk)
+        images_add_enqueue([row.pk for row in rows])
         locked.status = Batch.Status.RUNNING
         locked.message = ""
         locked.finished_at = None
@@ -127,7 +127,7 @@ def library_repush(*, actor: Actor, library: Library) -> Batch:
             row.batch = batch
             row.duplicate_of = None
             row.save()
-            image_add_task.enqueue(row.pk)
+        images_add_enqueue([row.pk for row in rows])
         activity_record(
             actor=actor,
             application=library.application,

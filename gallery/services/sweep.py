@@ -18,7 +18,7 @@ from gallery.models import Batch, Image, ImageStatus
 from gallery.services.batches import batch_settle
 from gallery.services.jobs import library_clear_task, library_copy_task
 from gallery.services.rows import IN_FLIGHT
-from gallery.services.sync import image_add_task, image_update_task, images_delete_enqueue
+from gallery.services.sync import image_update_task, images_add_enqueue, images_delete_enqueue
 from gallery.services.task_base import ConsoleTask
 from gallery.services.uploads import batch_fetch_task
 
@@ -39,8 +39,7 @@ def images_sweep() -> dict[str, int]:
         stale,
         "updated_at",
     )
-    for pk in adds:
-        image_add_task.dispatch(pk)
+    images_add_enqueue(adds, now=True)
     images_delete_enqueue(deletes, now=True)
     for pk in updates:
         image_update_task.dispatch(pk)

@@ -4,7 +4,7 @@ Each step is safe to run twice, concurrently, or after a crash: it re-reads the 
 when there is nothing to do, and raises ApiError only when a retry may help (terminal errors
 are recorded on the row). A transient error that outlives the task's retries never fails a
 row: it waits for the backend and the sweeper sends it again (`gallery.services.task_base`).
-`image_add_task` runs `image_add_run`, and so on.
+`image_add_task` runs `images_add_run`, and so on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from gallery.models import (
     Image,
     ImageSource,
     ImageStatus,
+    Library,
     Picture,
 )
 from gallery.pictures import PictureFields
@@ -40,54 +41,98 @@ from wire.baidu import MAX_DELETE_BATCH
 SAME_IMAGE_SCORE = 0.99
 # Rows per delete task: the smallest per-call limit of the backends (Baidu's 282006 above it).
 DELETE_CHUNK = MAX_DELETE_BATCH
+# Rows per add task. The wire adds one image per call; a task of several saves the per-task
+# work (the message, the lease, settling the job) for all but one, and a failed call costs
+# the rest only a retry. Small enough that two workers share a short upload.
+ADD_CHUNK = 8
 
 
 # --- add ------------------------------------------------------------------------------------
 
 
-def image_add_run(*, image_id: int) -> None:
-    """Add a pending row to its backend."""
+class _Settle:
+    """What an add task settles once, after all its rows: the libraries it touched, the jobs
+    whose rows it finished, those the backend said were full."""
+
+    def __init__(self) -> None:
+        self.libraries: set[int] = set()
+        self.batches: set[int] = set()
+        self.full: set[int] = set()
+
+    def run(self) -> None:
+        if self.libraries:
+            Library.objects.filter(pk__in=self.libraries).update(last_activity_at=timezone.now())
+        for batch_id in sorted(self.full):
+            batch_stop_full(batch_id)
+        for batch_id in sorted(self.batches):
+            batch_settle(batch_id=batch_id)
+
+
+def images_add_run(*, image_ids: Sequence[int]) -> None:
+    """Add pending rows to their backends, in order, each finished as its answer comes.
+
+    A transient error stops the run there (the backend is most likely away for all of them):
+    the rows done stay done, and the retry takes up the rest."""
     with transaction.atomic():
-        row = (
+        claimed = list(
             Image.objects.select_for_update()
-            .select_related("library__application")
-            .filter(pk=image_id)
-            .first()
+            .filter(pk__in=image_ids, status__in=IN_FLIGHT)
+            .values_list("pk", flat=True)
         )
-        if row is None or row.status not in IN_FLIGHT:
-            return
-        set_status(row, ImageStatus.INDEXING)
-        row.save()
-    library = row.library
-    backend = backend_for(library.application)
+        Image.objects.filter(pk__in=claimed).update(
+            status=ImageStatus.INDEXING,
+            status_changed_at=timezone.now(),
+            error_code="",
+            error_msg="",
+            updated_at=timezone.now(),
+        )
+    rows = Image.objects.select_related("library__application").filter(pk__in=claimed)
+    backends: dict[int, Backend] = {}
+    settle = _Settle()
+    try:
+        for row in rows.order_by("pk"):
+            library = row.library
+            backend = backends.get(library.pk)
+            if backend is None:
+                backend = backends[library.pk] = backend_for(library.application)
+            _add_one(backend, row, settle)
+    finally:
+        settle.run()
+
+
+def image_add_run(*, image_id: int) -> None:
+    """Add one pending row to its backend."""
+    images_add_run(image_ids=[image_id])
+
+
+def _add_one(backend: Backend, row: Image, settle: _Settle) -> None:
     data = read_original(row)
     try:
-        stored = backend.add(library, row, image=data)
+        stored = backend.add(row.library, row, image=data)
     except ApiError as exc:
         if exc.error_code == backend.codes.exists:
-            _link_existing(backend, row, data)
+            _link_existing(backend, row, data, settle)
             return
         if exc.retryable:
             raise
-        _finish_add(image_id, error=exc)
+        _finish_add(row.pk, settle, error=exc)
         return
-    _finish_add(image_id, cont_sign=stored.ref, stored=stored)
+    _finish_add(row.pk, settle, cont_sign=stored.ref, stored=stored)
 
 
-def image_add_wait(*, image_id: int, error: ApiError) -> None:
-    """A transient error outlived the retries: the row waits for the backend, pending, with
-    the error on show, until the sweeper's next attempt."""
+def images_add_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
+    """A transient error outlived the retries: the rows not yet added wait for the backend,
+    pending, with the error on show, until the sweeper's next attempt."""
     with transaction.atomic():
-        row = Image.objects.select_for_update().filter(pk=image_id).first()
-        if row is None or row.status not in IN_FLIGHT:
-            return
-        set_status(row, ImageStatus.PENDING, error)
-        wait_start(row)
-        row.save()
+        for row in Image.objects.select_for_update().filter(pk__in=image_ids, status__in=IN_FLIGHT):
+            set_status(row, ImageStatus.PENDING, error)
+            wait_start(row)
+            row.save()
 
 
 def _finish_add(
     image_id: int,
+    settle: _Settle | None = None,
     *,
     cont_sign: str | None = None,
     error: ApiError | None = None,
@@ -116,7 +161,7 @@ def _finish_add(
             transaction.on_commit(lambda: remove_files(*twin_files))
         if cont_sign is not None:
             row.cont_sign = cont_sign
-        if stored is not None and hasattr(row, "picture"):
+        if stored is not None and row.library.is_instance and hasattr(row, "picture"):
             picture = row.picture
             picture.category_used, picture.region = stored.category_id, stored.region
             picture.save(update_fields=["category_used", "region"])
@@ -135,16 +180,19 @@ def _finish_add(
                 set_status(row, ImageStatus.DELETING)
             images_delete_task.enqueue([row.pk])
         row.save()
-        row.library.last_activity_at = timezone.now()
-        row.library.save(update_fields=["last_activity_at"])
-        if row.batch_id is not None:
-            full = backend_class(row.library.application.backend).codes.full
-            if error is not None and error.error_code == full:
-                batch_stop_full(row.batch_id)
-            batch_settle(batch_id=row.batch_id)
+    alone = settle is None
+    settle = settle or _Settle()
+    settle.libraries.add(row.library_id)
+    if row.batch_id is not None:
+        full = backend_class(row.library.application.backend).codes.full
+        if error is not None and error.error_code == full:
+            settle.full.add(row.batch_id)
+        settle.batches.add(row.batch_id)
+    if alone:
+        settle.run()
 
 
-def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
+def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -> None:
     """The backend says it holds these bytes already. Find out as whose image."""
     library = row.library
     labels = Labels.of(row)
@@ -152,7 +200,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
         # A re-push of a row the backend still holds: sync brief and labels by image and keep
         # the known ref.
         backend.update(library, image=data, brief=row.brief, labels=labels)
-        _finish_add(row.pk, cont_sign=row.cont_sign)
+        _finish_add(row.pk, settle, cont_sign=row.cont_sign)
         return
     sibling = (
         library.images.live()
@@ -162,7 +210,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     )
     exists = ApiError(backend.codes.exists, "item exist", retryable=False)
     if sibling is not None:
-        _finish_add(row.pk, error=exists, duplicate_of=sibling)
+        _finish_add(row.pk, settle, error=exists, duplicate_of=sibling)
         return
     # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
     # killed worker or a timeout. Find its ref with the same bytes, then make the backend's
@@ -170,23 +218,35 @@ def _link_existing(backend: Backend, row: Image, data: bytes) -> None:
     page = backend.search(library, image=data, rn=5)
     hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
     if hit is None:
-        _finish_add(row.pk, error=exists)
+        _finish_add(row.pk, settle, error=exists)
         return
     holder = library.images.live().filter(cont_sign=hit.ref).exclude(pk=row.pk).first()
     if holder is not None:
-        _finish_add(row.pk, error=exists, duplicate_of=holder)
+        _finish_add(row.pk, settle, error=exists, duplicate_of=holder)
         return
     backend.update(library, ref=hit.ref, brief=row.brief, labels=labels)
-    _finish_add(row.pk, cont_sign=hit.ref)
+    _finish_add(row.pk, settle, cont_sign=hit.ref)
+
+
+def images_add_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
+    """Queue the adds of pending rows, ADD_CHUNK to a task; after the current transaction
+    commits, or at once (`now`, for the sweeper)."""
+    for start in range(0, len(ids), ADD_CHUNK):
+        chunk = list(ids[start : start + ADD_CHUNK])
+        if now:
+            image_add_task.dispatch(chunk)
+        else:
+            image_add_task.enqueue(chunk)
 
 
 @shared_task(
     base=ConsoleTask, bind=True, name="gallery.tasks.image_add", holds=Image, exclusive=True
 )
-def image_add_task(self: ConsoleTask, image_id: int) -> None:
-    self.run_retrying(
-        lambda: image_add_run(image_id=image_id),
-        lambda exc: image_add_wait(image_id=image_id, error=exc),
+def image_add_task(self: ConsoleTask, image_ids: list[int] | int) -> None:
+    # An int: a message queued before adds were sent in lists.
+    self.run_holding(
+        lambda held: images_add_run(image_ids=held),
+        lambda exc, held: images_add_wait(image_ids=held, error=exc),
     )
 
 

@@ -96,13 +96,23 @@ class ConsoleTask(Task):
         """Run `call` holding the task's rows; retry transient failures with backoff, then hand
         the last one to `on_give_up` (which makes the rows wait, or records it). Rows already
         waiting for the backend get one attempt: its failure starts the next, longer wait."""
+        self.run_holding(lambda _held: call(), lambda exc, _held: on_give_up(exc))
+
+    def run_holding(
+        self,
+        call: Callable[[list[int]], object],
+        on_give_up: Callable[[ApiError, list[int]], object],
+    ) -> None:
+        """`run_retrying`, where `call` and `on_give_up` get the ids of the rows this task
+        holds. An exclusive task works on these only: of a list, another task may hold some."""
         lease = Lease(self._held(self.request.args or ()), self.request.id or uuid.uuid4().hex)
-        if not lease.take() and self.exclusive:
+        held = lease.take()
+        if not held and self.exclusive:
             log.info("%s%s: held by another task, or gone", self.name, self.request.args)
             return
         try:
             with lease.kept():
-                call()
+                call(held)
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else None
             if error is not None and not error.retryable:
@@ -114,7 +124,7 @@ class ConsoleTask(Task):
                 error = _internal(exc)
             if self.request.retries >= MAX_RETRIES or lease.waiting():
                 try:
-                    on_give_up(error)
+                    on_give_up(error, held)
                 finally:
                     lease.release()
                 return
@@ -148,16 +158,17 @@ class Lease:
         until = timezone.now() + timedelta(seconds=seconds + LEASE_SECONDS)
         self._mine().update(lease_until=until)
 
-    def take(self) -> bool:
-        """Take the rows no live task holds (or this one does already); whether any was."""
+    def take(self) -> list[int]:
+        """Take the rows no live task holds (or this one does already); the ids of those."""
         if self.held is None:
-            return False
+            return []
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=self.started)
         until = self.started + timedelta(seconds=LEASE_SECONDS)
-        taken = self.held.filter(free | Q(lease_owner=self.owner)).update(
+        if not self.held.filter(free | Q(lease_owner=self.owner)).update(
             lease_owner=self.owner, lease_until=until
-        )
-        return taken > 0
+        ):
+            return []
+        return sorted(self._mine().values_list("pk", flat=True))
 
     def waiting(self) -> bool:
         """Whether a held row is waiting for the backend: then this attempt was its one try."""

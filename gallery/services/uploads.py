@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from celery import shared_task
 from django.core.exceptions import ValidationError
@@ -34,7 +35,7 @@ from gallery.pictures import PictureFields
 from gallery.services.activity import Actor, acting_user, activity_record
 from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
 from gallery.services.rows import remove_files
-from gallery.services.sync import image_add_task
+from gallery.services.sync import images_add_enqueue
 from gallery.services.task_base import ConsoleTask
 
 
@@ -88,11 +89,13 @@ def image_upload(
     source: str = "",
     batch: Batch | None = None,
     picture: PictureFields | None = None,
+    queue: bool = True,
 ) -> Image:
     """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`).
 
     An Alibaba instance's image is a picture: `picture` (defaults from the file name) instead
-    of the brief and labels, and the same bytes may be stored under several pairs."""
+    of the brief and labels, and the same bytes may be stored under several pairs. Without
+    `queue`, the caller queues the add (`images_add_enqueue`), with those of other rows."""
     fields: PictureFields | None = None
     if library.is_instance:
         facts = images.inspect_picture(data, TYPE_OF_SERVICE[library.service], thumbnail=True)
@@ -148,7 +151,8 @@ def image_upload(
                 obj=image,
                 library=library.service,
             )
-            image_add_task.enqueue(image.pk)
+            if queue:
+                images_add_enqueue([image.pk])
     except BaseException:
         remove_files(image.original.name, image.thumbnail.name)
         raise
@@ -168,7 +172,7 @@ def batch_create(
     files_follow: bool = True,
     picture: PictureFields | None = None,
 ) -> Batch:
-    """Start an upload batch. Files are then posted into it (`batch_add_file`) while
+    """Start an upload batch. Files are then posted into it (`batch_add_files`) while
     `files_follow`; the URLs are downloaded by a task, so a closed page loses nothing. An
     Alibaba instance's files all get `picture` (checked now; each file's defaults later)."""
     if library.is_instance:
@@ -212,8 +216,10 @@ def batch_item(
     labels: Labels,
     source_kind: str = ImageSource.UPLOAD,
     source: str = "",
-) -> Image | None:
-    """Turn one input into a row of the batch; a refusal becomes one of its problems."""
+    queue: bool = True,
+) -> Image | dict[str, Any]:
+    """Turn one input into a row of the batch, or into one of its problems (returned as
+    stored)."""
     try:
         return image_upload(
             actor=batch.created_by,
@@ -226,37 +232,54 @@ def batch_item(
             source=source,
             batch=batch,
             picture=PictureFields.from_json(batch.picture),
+            queue=queue,
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
-        batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
+        problem = batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
         if refusal.library_full:
             batch_stop_full(batch.pk)
-    return None
+        return problem
 
 
-def batch_add_file(*, batch: Batch, data: bytes | None, filename: str) -> Image | None:
-    """One file posted into a running upload batch. `data` None: the file was over the wire's
-    size limit."""
-    Batch.objects.filter(pk=batch.pk).update(total=F("total") + 1)
+def batch_add_files(
+    *, batch: Batch, files: Sequence[tuple[bytes | None, str]]
+) -> list[Image | dict[str, Any]]:
+    """Files posted into a running upload batch, each (its bytes, or None when it was over
+    the wire's size limit; its name): for each, its row or its problem as stored. The rows'
+    adds are queued together, so that a worker sends them in one task."""
+    Batch.objects.filter(pk=batch.pk).update(total=F("total") + len(files))
     batch.refresh_from_db()
-    name = filename or "image"
-    if batch.status != Batch.Status.RUNNING:
-        batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
-        return None
-    if data is None:
-        if batch.library.is_instance:
-            batch_problem(batch.pk, name, "BadRequest", _("The file is larger than 4 MiB."))
-        else:
-            batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
-        return None
-    return batch_item(
-        batch,
-        data=data,
-        name=name,
-        brief=batch.brief or None,
-        labels=Labels.from_json(batch.labels),
-    )
+    brief, labels = batch.brief or None, Labels.from_json(batch.labels)
+    results: list[Image | dict[str, Any]] = []
+    added: list[int] = []
+    try:
+        for data, filename in files:
+            name = filename or "image"
+            if batch.status != Batch.Status.RUNNING:
+                results.append(
+                    batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
+                )
+            elif data is None:
+                results.append(_too_big(batch, name))
+            else:
+                result = batch_item(
+                    batch, data=data, name=name, brief=brief, labels=labels, queue=False
+                )
+                results.append(result)
+                if isinstance(result, Image):
+                    added.append(result.pk)
+                elif batch.status == Batch.Status.RUNNING:
+                    batch.refresh_from_db(fields=["status"])  # stopped when the library is full
+    finally:
+        images_add_enqueue(added)
+    return results
+
+
+def _too_big(batch: Batch, name: str) -> dict[str, Any]:
+    if batch.library.is_instance:
+        return batch_problem(batch.pk, name, "BadRequest", _("The file is larger than 4 MiB."))
+    return batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
 
 
 def batch_close(*, batch: Batch) -> None:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from gallery.access import get_batch, get_library
 from gallery.forms import CheckForm, UploadForm
 from gallery.labels import Labels
-from gallery.models import Batch, Library, Role
+from gallery.models import Batch, Image, Library, Role
 from gallery.pictures import PictureFields
 from gallery.selectors import batches, images
 from gallery.services import uploads
@@ -78,21 +78,18 @@ def _too_big(upload: UploadedFile, library: Library) -> dict[str, Any]:
 
 def _into_batch(batch: Batch, files: list[UploadedFile]) -> list[dict[str, Any]]:
     """Post files into a running upload batch: one result line each, as the upload page's."""
-    service = batch.library.service
-    results = []
-    for upload in files:
-        # The refusal of this file, if any, is the problem appended after those seen now.
-        seen = len(batch.problems)
-        image = uploads.batch_add_file(
-            batch=batch,
-            data=read_upload(upload, upload_limit(batch.library)),
-            filename=upload.name or "",
+    service, limit = batch.library.service, upload_limit(batch.library)
+    added = uploads.batch_add_files(
+        batch=batch, files=[(read_upload(upload, limit), upload.name or "") for upload in files]
+    )
+    return [
+        (
+            {"name": upload.name, "ok": True, "image": image_json(result, service)}
+            if isinstance(result, Image)
+            else problem_json(result, service)
         )
-        if image is not None:
-            results.append({"name": upload.name, "ok": True, "image": image_json(image, service)})
-        else:
-            results.append(problem_json(batches.batch_problem(batch, seen), service))
-    return results
+        for upload, result in zip(files, added, strict=True)
+    ]
 
 
 def _check_inputs(form: UploadForm, files: list[UploadedFile]) -> None:

@@ -20,10 +20,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("TUKU_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--threads", type=int, default=8)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="web server processes; they share the engine's index through the page cache",
+        )
+        parser.add_argument("--threads", type=int, default=8, help="threads per web process")
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
-    def handle(self, *args: Any, bind: str, threads: int, concurrency: int, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        bind: str,
+        workers: int,
+        threads: int,
+        concurrency: int,
+        **options: Any,
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
@@ -40,7 +54,7 @@ class Command(BaseCommand):
                     "--bind",
                     bind,
                     "--workers",
-                    "1",
+                    str(workers),
                     "--threads",
                     str(threads),
                     "--config",

@@ -1,5 +1,5 @@
-// Upload page: files (picker, drag and drop, whole folders) and URLs are sent one per request,
-// each with its own line, progress bar and live status until it is indexed or refused.
+// Upload page: files (picker, drag and drop, whole folders) and URLs, each with its own line,
+// progress bar and live status until it is indexed or refused.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-upload]");
@@ -143,31 +143,54 @@
     });
   }
 
-  function send(item, single) {
+  // Into a batch, files go several to a request (the server queues their adds as one task);
+  // a single file goes alone to the upload page itself.
+  var GROUP_FILES = 8, GROUP_BYTES = 8 * 1048576;
+
+  function nextGroup() {
+    var group = [queue.shift()], bytes = group[0].file.size;
+    while (batch && queue.length && group.length < GROUP_FILES && bytes + queue[0].file.size <= GROUP_BYTES) {
+      bytes += queue[0].file.size;
+      group.push(queue.shift());
+    }
+    return group;
+  }
+
+  function send(group, single) {
     return new Promise(function (resolve) {
       var body = new FormData();
       common(body, single);
       // Only files are sent here; URLs always go to a batch, whose task downloads them.
-      body.append("files", item.file, item.file.name);
+      group.forEach(function (item) {
+        body.append("files", item.file, item.file.name);
+        item.state.textContent = t("sending");
+      });
       var xhr = new XMLHttpRequest();
       xhr.open("POST", batch ? batch.files_url : (form.action || window.location.href));
       xhr.setRequestHeader("Accept", "application/json");
-      item.state.textContent = t("sending");
       xhr.upload.addEventListener("progress", function (event) {
-        if (event.lengthComputable) item.bar.value = Math.round(100 * event.loaded / event.total);
+        if (!event.lengthComputable) return;
+        group.forEach(function (item) { item.bar.value = Math.round(100 * event.loaded / event.total); });
       });
       xhr.addEventListener("load", function () {
         var data = null;
         try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-        if (data && data.errors) { fieldErrors(data.errors); refuse(item, { message: t("fix_form") }); resolve(false); return; }
-        var result = data && data.results && data.results[0];
-        if (!result) refuse(item, { code: "HTTP " + xhr.status, message: t("server_error") });
-        else if (result.ok) accepted(item, result);
-        else refuse(item, result.error, result.duplicate);
+        if (data && data.errors) {
+          fieldErrors(data.errors);
+          group.forEach(function (item) { refuse(item, { message: t("fix_form") }); });
+          resolve(false);
+          return;
+        }
+        group.forEach(function (item, i) {
+          var result = data && data.results && data.results[i];
+          if (!result) refuse(item, { code: "HTTP " + xhr.status, message: t("server_error") });
+          else if (result.ok) accepted(item, result);
+          else refuse(item, result.error, result.duplicate);
+        });
         resolve(true);
       });
       xhr.addEventListener("error", function () {
-        refuse(item, { code: "network", message: t("network") });
+        group.forEach(function (item) { refuse(item, { code: "network", message: t("network") }); });
         resolve(true);
       });
       xhr.send(body);
@@ -178,8 +201,7 @@
     var total = queue.length, single = total === 1;
     busy = true;
     function next() {
-      var item = queue.shift();
-      if (!item) {
+      if (!queue.length) {
         busy = false;
         if (batch) closeBatch();
         if (picked) picked.textContent = "";
@@ -187,8 +209,9 @@
         poll();
         return;
       }
+      var group = nextGroup();
       if (summary) summary.textContent = t("progress", (total - queue.length) + " / " + total);
-      send(item, single).then(function (go) {
+      send(group, single).then(function (go) {
         if (!go) { queue.forEach(function (i) { refuse(i, { message: t("fix_form") }); }); queue = []; }
         poll();
         next();

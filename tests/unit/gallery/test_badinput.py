@@ -267,8 +267,8 @@ def test_a_batch_brief_of_spaces_is_no_brief(library, personas, commit, baidu):
     batch = uploads.batch_create(actor=personas["editor"], library=library, brief="   ")
     assert batch.brief == ""
     with commit():
-        image = uploads.batch_add_file(batch=batch, data=JPEG, filename="Mole.jpg")
-    assert image is not None and image.brief == "Mole.jpg"
+        image = uploads.batch_add_files(batch=batch, files=[(JPEG, "Mole.jpg")])[0]
+    assert isinstance(image, Image) and image.brief == "Mole.jpg"
 
 
 @pytest.mark.parametrize("brief", ["   ", "\u3000", "\t\n", "bad \ufffd"])

@@ -11,7 +11,7 @@ from gallery.services import sync
 from gallery.services.batches import NOT_SENT_FULL
 from gallery.services.jobs import batch_cancel, library_copy, library_repush
 from gallery.services.sync import image_add_run
-from gallery.services.uploads import batch_add_file, batch_create
+from gallery.services.uploads import batch_add_files, batch_create
 from tests.conftest import make_image
 from tests.unit.gallery.kit import jpeg, login, start, upload_committed
 
@@ -86,7 +86,7 @@ def test_cancel_tombstones_rows_not_sent_without_a_remote_call(
     batch = batch_create(actor=personas["editor"], library=library)
     # No commit callbacks run: the rows stay pending, as if the worker had not reached them.
     for seed in (1, 2):
-        batch_add_file(batch=batch, data=make_image(seed), filename=f"{seed}.jpg")
+        batch_add_files(batch=batch, files=[(make_image(seed), f"{seed}.jpg")])
     calls = len(baidu.requests) if hasattr(baidu, "requests") else None
     login(client, personas, "editor")
     with commit():
@@ -100,8 +100,8 @@ def test_cancel_tombstones_rows_not_sent_without_a_remote_call(
         assert len(baidu.requests) == calls
     # A second cancel says the batch is not running.
     client.post(reverse("gallery:batch-cancel", args=[batch.pk]))
-    late = batch_add_file(batch=batch, data=make_image(3), filename="3.jpg")
-    assert late is None and "stopped" in Batch.objects.get().problems[-1]["message"]
+    late = batch_add_files(batch=batch, files=[(make_image(3), "3.jpg")])[0]
+    assert not isinstance(late, Image) and "stopped" in Batch.objects.get().problems[-1]["message"]
 
 
 def test_library_full_stops_the_batch_and_retry_failed_pushes_again(
@@ -109,7 +109,7 @@ def test_library_full_stops_the_batch_and_retry_failed_pushes_again(
 ):
     batch = batch_create(actor=personas["editor"], library=library)
     for seed in (1, 2, 3):
-        batch_add_file(batch=batch, data=make_image(seed), filename=f"{seed}.jpg")
+        batch_add_files(batch=batch, files=[(make_image(seed), f"{seed}.jpg")])
     baidu.fail("same_hq", "add", 19)
     first, *rest = batch.images.order_by("pk")
     with commit():
@@ -136,8 +136,8 @@ def test_the_local_capacity_check_stops_a_batch_too(personas, library):
     library.capacity = 1
     library.save()
     batch = batch_create(actor=personas["editor"], library=library)
-    batch_add_file(batch=batch, data=make_image(1), filename="1.jpg")
-    batch_add_file(batch=batch, data=make_image(2), filename="2.jpg")
+    batch_add_files(batch=batch, files=[(make_image(1), "1.jpg")])
+    batch_add_files(batch=batch, files=[(make_image(2), "2.jpg")])
     batch.refresh_from_db()
     assert batch.status == Batch.Status.FULL and batch.problems[0]["code"] == 19
 

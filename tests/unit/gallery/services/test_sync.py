@@ -8,12 +8,15 @@ import pytest
 import requests
 from django.utils import timezone
 
+from gallery.backends.baidu import BaiduBackend
 from gallery.labels import Labels
 from gallery.models import Image, ImageStatus
 from gallery.services import task_base
 from gallery.services.images import image_update, images_delete
-from gallery.services.sync import _finish_add, image_add_task, image_update_task
+from gallery.services.sync import ADD_CHUNK, _finish_add, image_add_task, image_update_task
 from gallery.services.task_base import MAX_RETRIES, WAIT_FIRST
+from gallery.services.uploads import batch_add_files, batch_create
+from searchapi.errors import ApiError
 from tests.conftest import make_image
 from tests.unit.gallery.kit import upload_image
 
@@ -190,3 +193,51 @@ def test_a_second_add_leaves_alone_a_row_that_a_live_task_holds(library, persona
     image_add_task.delay(image.pk)
     image.refresh_from_db()
     assert (image.status, image.lease_owner, image.lease_until) == (ImageStatus.INDEXED, "", None)
+
+
+def test_an_add_task_of_several_rows_sends_only_those_it_holds(library, personas, baidu):
+    rows = [upload_image(library, personas, seed=s) for s in (1, 2, 3)]  # not queued
+    Image.objects.filter(pk=rows[1].pk).update(
+        status=ImageStatus.INDEXING,
+        lease_owner="another-task",
+        lease_until=timezone.now() + timedelta(seconds=20),
+    )
+    image_add_task.delay([row.pk for row in rows])
+    states = dict(Image.objects.values_list("pk", "status"))
+    assert [states[row.pk] for row in rows] == ["indexed", "indexing", "indexed"]
+    assert [op for _, op, _ in baidu.calls] == ["add", "add"]
+
+
+def test_a_transient_error_in_an_add_task_keeps_the_rows_done_and_retries_the_rest(
+    library, personas, baidu, monkeypatch
+):
+    monkeypatch.setattr(task_base, "backoff", lambda retries: 0)
+    rows = [upload_image(library, personas, seed=s) for s in (1, 2, 3)]
+    sent: list[int] = []
+    add = BaiduBackend.add
+
+    def add_and_fail_the_second(self, library, row, *, image):
+        sent.append(row.pk)
+        if len(sent) == 2:
+            raise ApiError("connection", "reset", retryable=True)
+        return add(self, library, row, image=image)
+
+    monkeypatch.setattr(BaiduBackend, "add", add_and_fail_the_second)
+    image_add_task.delay([row.pk for row in rows])
+    # The first stayed done; the retry sent the second again and then the third, once each.
+    assert sent == [rows[0].pk, rows[1].pk, rows[1].pk, rows[2].pk]
+    assert set(Image.objects.values_list("status", flat=True)) == {"indexed"}
+
+
+def test_the_files_of_one_request_are_queued_as_one_add_task(
+    library, personas, baidu, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued: list[list[int]] = []
+    monkeypatch.setattr(image_add_task, "delay", lambda ids: queued.append(ids))
+    batch = batch_create(actor=personas["editor"], library=library)
+    files = [(make_image(seed), f"{seed}.jpg") for seed in range(1, 11)]
+    with django_capture_on_commit_callbacks(execute=True):
+        added = batch_add_files(batch=batch, files=files)
+    ids = [row.pk for row in added if isinstance(row, Image)]
+    assert len(ids) == len(files)
+    assert queued == [ids[:ADD_CHUNK], ids[ADD_CHUNK:]]
