@@ -96,48 +96,62 @@ def entry_add(
         raise ValueError(f"features have shape {vectors.shape}, expected (k, {VECTOR_DIM})")
     thumb = thumbnail(image.rgb)  # outside the transaction: it holds the write lock
     tags = labels.tags or ()
+    fields = {
+        "cont_sign": cont_sign,
+        "brief": brief,
+        "tag1": tags[0] if tags else None,
+        "tag2": tags[1] if len(tags) > 1 else None,
+        "class_id1": labels.class_id1,
+        "class_id2": labels.class_id2,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "width": image.width,
+        "height": image.height,
+        "byte_size": len(data),
+        "format": image.format,
+        "vectors": vectors.tobytes(),
+        "features_version": FEATURES_VERSION,
+    }
     try:
         with transaction.atomic():
             locked = _locked(library.pk)
-            existing = (
-                EngineEntry.objects.filter(library=locked, cont_sign=cont_sign)
-                .values_list("id", "features_version")
-                .first()
-            )
-            if existing is not None and existing[1] == FEATURES_VERSION:
-                raise WireError(216681)
-            if existing is not None:
-                # Stored by an older features version: not searchable any more, so adding
-                # the same file again replaces it (the console's re-push repairs a library).
-                EngineEntryBlob.objects.filter(entry_id=existing[0]).delete()
-                EngineEntry.objects.filter(id=existing[0]).only("id").delete()
-                _record(locked, EngineChange.DELETE, [existing[0]], count_delta=-1)
             if locked.entry_count >= locked.capacity:
-                raise WireError(19)
-            entry = EngineEntry.objects.create(
-                library=locked,
-                cont_sign=cont_sign,
-                brief=brief,
-                tag1=tags[0] if tags else None,
-                tag2=tags[1] if len(tags) > 1 else None,
-                class_id1=labels.class_id1,
-                class_id2=labels.class_id2,
-                sha256=hashlib.sha256(data).hexdigest(),
-                width=image.width,
-                height=image.height,
-                byte_size=len(data),
-                format=image.format,
-                vectors=vectors.tobytes(),
-                features_version=FEATURES_VERSION,
-                seq=locked.seq + 1,
-            )
+                _replace_older(locked, cont_sign)  # 216681 comes before 19 (baidu-wire §3)
+                if locked.entry_count >= locked.capacity:
+                    raise WireError(19)
+            try:
+                # Inserted first, looked up only if the cont_sign is there already: the common
+                # add saves a query, and the unique constraint decides.
+                with transaction.atomic():
+                    entry = EngineEntry.objects.create(library=locked, seq=locked.seq + 1, **fields)
+            except IntegrityError:
+                _replace_older(locked, cont_sign)
+                if locked.entry_count >= locked.capacity:
+                    raise WireError(19) from None
+                entry = EngineEntry.objects.create(library=locked, seq=locked.seq + 1, **fields)
             EngineEntryBlob.objects.create(entry=entry, local=features.local, thumbnail=thumb)
             _record(locked, EngineChange.ADD, [entry.pk], count_delta=1)
     except IntegrityError:
-        # Only reachable if two adds of one image race past the exists() check on a
-        # database without row locks; the unique constraint decides.
+        # Only reachable if two adds of one image race on a database without row locks.
         raise WireError(216681) from None
     return entry
+
+
+def _replace_older(locked: EngineLibrary, cont_sign: str) -> None:
+    """216681 if the library holds `cont_sign` under this features version. Stored by an
+    older version, it is not searchable any more, so adding the same file again replaces it
+    (the console's re-push repairs a library)."""
+    existing = (
+        EngineEntry.objects.filter(library=locked, cont_sign=cont_sign)
+        .values_list("id", "features_version")
+        .first()
+    )
+    if existing is None:
+        return
+    if existing[1] == FEATURES_VERSION:
+        raise WireError(216681)
+    EngineEntryBlob.objects.filter(entry_id=existing[0]).delete()
+    EngineEntry.objects.filter(id=existing[0]).only("id").delete()
+    _record(locked, EngineChange.DELETE, [existing[0]], count_delta=-1)
 
 
 def entry_update(

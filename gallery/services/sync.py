@@ -23,6 +23,7 @@ from gallery.labels import Labels
 from gallery.models import (
     INT_ATTR_FIELDS,
     STR_ATTR_FIELDS,
+    Application,
     Batch,
     Image,
     ImageSource,
@@ -86,16 +87,17 @@ def images_add_run(*, image_ids: Sequence[int]) -> None:
             error_msg="",
             updated_at=timezone.now(),
         )
-    rows = Image.objects.select_related("library__application").filter(pk__in=claimed)
-    backends: dict[int, Backend] = {}
+    rows = list(Image.objects.filter(pk__in=claimed).order_by("pk"))
+    # Each library and application once: loading an application decrypts its secret.
+    libraries = Library.objects.select_related("application").in_bulk(
+        {row.library_id for row in rows}
+    )
+    backends = {pk: backend_for(library.application) for pk, library in libraries.items()}
     settle = _Settle()
     try:
-        for row in rows.order_by("pk"):
-            library = row.library
-            backend = backends.get(library.pk)
-            if backend is None:
-                backend = backends[library.pk] = backend_for(library.application)
-            _add_one(backend, row, settle)
+        for row in rows:
+            row.library = libraries[row.library_id]
+            _add_one(backends[row.library_id], row, settle)
     finally:
         settle.run()
 
@@ -115,9 +117,9 @@ def _add_one(backend: Backend, row: Image, settle: _Settle) -> None:
             return
         if exc.retryable:
             raise
-        _finish_add(row.pk, settle, error=exc)
+        _finish_add(row.pk, settle, error=exc, backend=backend)
         return
-    _finish_add(row.pk, settle, cont_sign=stored.ref, stored=stored)
+    _finish_add(row.pk, settle, cont_sign=stored.ref, stored=stored, backend=backend)
 
 
 def images_add_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
@@ -138,15 +140,15 @@ def _finish_add(
     error: ApiError | None = None,
     duplicate_of: Image | None = None,
     stored: Stored | None = None,
+    backend: Backend | None = None,
 ) -> None:
     with transaction.atomic():
         row = (
-            Image.objects.select_for_update()
-            .select_related("library__application")
-            .get(pk=image_id)
+            Image.objects.select_for_update(of=("self",)).select_related("library").get(pk=image_id)
         )
+        kind = type(backend) if backend is not None else _backend_class_of(row.library)
         if cont_sign is not None and cont_sign != row.cont_sign:
-            if backend_class(row.library.application.backend).add_replaces:
+            if kind.add_replaces:
                 # The add replaced what the backend held under this ref (Alibaba's pair): an
                 # older row of it, deleting or not, stands for nothing any more, and its delete
                 # must not be sent, or it would remove this row's image.
@@ -184,12 +186,16 @@ def _finish_add(
     settle = settle or _Settle()
     settle.libraries.add(row.library_id)
     if row.batch_id is not None:
-        full = backend_class(row.library.application.backend).codes.full
-        if error is not None and error.error_code == full:
+        if error is not None and error.error_code == kind.codes.full:
             settle.full.add(row.batch_id)
         settle.batches.add(row.batch_id)
     if alone:
         settle.run()
+
+
+def _backend_class_of(library: Library) -> type[Backend]:
+    kind = Application.objects.values_list("backend", flat=True).get(pk=library.application_id)
+    return backend_class(kind)
 
 
 def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -> None:
@@ -200,7 +206,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
         # A re-push of a row the backend still holds: sync brief and labels by image and keep
         # the known ref.
         backend.update(library, image=data, brief=row.brief, labels=labels)
-        _finish_add(row.pk, settle, cont_sign=row.cont_sign)
+        _finish_add(row.pk, settle, cont_sign=row.cont_sign, backend=backend)
         return
     sibling = (
         library.images.live()
@@ -210,7 +216,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
     )
     exists = ApiError(backend.codes.exists, "item exist", retryable=False)
     if sibling is not None:
-        _finish_add(row.pk, settle, error=exists, duplicate_of=sibling)
+        _finish_add(row.pk, settle, error=exists, duplicate_of=sibling, backend=backend)
         return
     # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
     # killed worker or a timeout. Find its ref with the same bytes, then make the backend's
@@ -218,14 +224,14 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
     page = backend.search(library, image=data, rn=5)
     hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
     if hit is None:
-        _finish_add(row.pk, settle, error=exists)
+        _finish_add(row.pk, settle, error=exists, backend=backend)
         return
     holder = library.images.live().filter(cont_sign=hit.ref).exclude(pk=row.pk).first()
     if holder is not None:
-        _finish_add(row.pk, settle, error=exists, duplicate_of=holder)
+        _finish_add(row.pk, settle, error=exists, duplicate_of=holder, backend=backend)
         return
     backend.update(library, ref=hit.ref, brief=row.brief, labels=labels)
-    _finish_add(row.pk, settle, cont_sign=hit.ref)
+    _finish_add(row.pk, settle, cont_sign=hit.ref, backend=backend)
 
 
 def images_add_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
