@@ -297,7 +297,7 @@ def ingest(args: argparse.Namespace, items: list[tuple[str, bytes]], data_dir: P
     base = f"http://127.0.0.1:{port}"
     log = (data_dir / "serve.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", *os.environ.get("SERVE_ARGS", "").split()],
+        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}"],
         cwd=REPO,
         env=environment(data_dir, port, args.redis_url),
         stdout=log,

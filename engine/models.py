@@ -15,7 +15,9 @@ from wire.baidu import SERVICES
 
 SERVICE_CHOICES = [(s, s) for s in SERVICES]
 DEFAULT_CAPACITY = 500_000
-DEFAULT_QPS = 10
+# An engine application is limited only by the machine it runs on unless its operator sets a
+# limit: Baidu's default of 10 is a billing tier, not a capacity (bench/ingest.py).
+DEFAULT_QPS = 0
 
 
 class EngineApp(models.Model):
