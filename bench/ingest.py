@@ -8,8 +8,8 @@
 2. Ingest: a fresh data directory with the embedded defaults (SQLite, the file broker, the
    file cache, filesystem storage; `--broker redis` puts broker, cache and throttle in Redis
    database 11 instead (`--redis-db`), which must be empty at the start and is emptied
-   after), `manage.py serve` as `make run` starts it (gunicorn, one worker with its
-   threads, and one Celery worker with beat at the default concurrency), a built-in
+   after), `manage.py serve` as `make run` starts it (gunicorn, 2 processes of 8 threads,
+   and one Celery worker with beat at the default concurrency), a built-in
    application made with the console's defaults and its library.
    The photos go through the upload page's own path over HTTP with a logged-in session: a
    batch (`files_follow`), the files grouped as `upload.js` groups them (up to 8 files and

@@ -4,5 +4,5 @@ Image rows move through `pending → indexing → indexed | failed`, and `deleti
 (a tombstone). A row never claims more than the backend holds: `indexed` is set only once the
 backend has answered the add, and an edit waits in `pending_update` until the backend has
 accepted it. Every remote call happens in a task, outside any transaction. Each Celery task
-lives beside the service it runs (`sync.image_add_task` runs `sync.image_add_run`).
+lives beside the service it runs (`sync.image_add_task` runs `sync.images_add_run`).
 """

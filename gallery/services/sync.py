@@ -102,11 +102,6 @@ def images_add_run(*, image_ids: Sequence[int]) -> None:
         settle.run()
 
 
-def image_add_run(*, image_id: int) -> None:
-    """Add one pending row to its backend."""
-    images_add_run(image_ids=[image_id])
-
-
 def _add_one(backend: Backend, row: Image, settle: _Settle) -> None:
     data = read_original(row)
     try:
@@ -235,14 +230,8 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
 
 
 def images_add_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
-    """Queue the adds of pending rows, ADD_CHUNK to a task; after the current transaction
-    commits, or at once (`now`, for the sweeper)."""
-    for start in range(0, len(ids), ADD_CHUNK):
-        chunk = list(ids[start : start + ADD_CHUNK])
-        if now:
-            image_add_task.dispatch(chunk)
-        else:
-            image_add_task.enqueue(chunk)
+    """Queue the adds of pending rows, ADD_CHUNK to a task (see `enqueue_chunks`)."""
+    image_add_task.enqueue_chunks(ids, ADD_CHUNK, now=now)
 
 
 @shared_task(
@@ -411,14 +400,9 @@ def images_delete_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
 
 
 def images_delete_enqueue(ids: Sequence[int], *, now: bool = False) -> None:
-    """Queue the backend deletes of rows in `deleting`, in chunks every wire accepts; after
-    the current transaction commits, or at once (`now`, for the sweeper)."""
-    for start in range(0, len(ids), DELETE_CHUNK):
-        chunk = list(ids[start : start + DELETE_CHUNK])
-        if now:
-            images_delete_task.dispatch(chunk)
-        else:
-            images_delete_task.enqueue(chunk)
+    """Queue the backend deletes of rows in `deleting`, in chunks every wire accepts (see
+    `enqueue_chunks`)."""
+    images_delete_task.enqueue_chunks(ids, DELETE_CHUNK, now=now)
 
 
 @shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.images_delete", holds=Image)

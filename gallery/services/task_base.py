@@ -77,6 +77,16 @@ class ConsoleTask(Task):
         """Queue the task once the current transaction commits (at once outside one)."""
         transaction.on_commit(lambda: self.dispatch(*args))
 
+    def enqueue_chunks(self, ids: Sequence[int], size: int, *, now: bool = False) -> None:
+        """Queue the task for `ids`, `size` of them to a message: after the current transaction
+        commits, or at once (`now`, for the sweeper)."""
+        for start in range(0, len(ids), size):
+            chunk = list(ids[start : start + size])
+            if now:
+                self.dispatch(chunk)
+            else:
+                self.enqueue(chunk)
+
     def dispatch(self, *args: Any) -> None:
         """Queue the task now; if the broker is down, mark its rows due for the next sweep."""
         try:

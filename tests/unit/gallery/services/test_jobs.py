@@ -10,7 +10,7 @@ from gallery.models import Activity, Application, Batch, Image, ImageStatus, Lib
 from gallery.services import sync
 from gallery.services.batches import NOT_SENT_FULL
 from gallery.services.jobs import batch_cancel, library_copy, library_repush
-from gallery.services.sync import image_add_run
+from gallery.services.sync import images_add_run
 from gallery.services.uploads import batch_add_files, batch_create
 from tests.conftest import make_image
 from tests.unit.gallery.kit import jpeg, login, start, upload_committed
@@ -113,7 +113,7 @@ def test_library_full_stops_the_batch_and_retry_failed_pushes_again(
     baidu.fail("same_hq", "add", 19)
     first, *rest = batch.images.order_by("pk")
     with commit():
-        image_add_run(image_id=first.pk)
+        images_add_run(image_ids=[first.pk])
     batch.refresh_from_db()
     assert batch.status == Batch.Status.FULL and "full" in batch.message
     assert set(batch.images.values_list("error_code", flat=True)) == {"19"}
