@@ -243,7 +243,7 @@ def end_to_end(args: argparse.Namespace) -> None:
             REDIS_URL="",
             DJANGO_SETTINGS_MODULE="console.settings",
         )
-        server, base, _ = start_engine(data_dir)
+        server, base, env = start_engine(data_dir)
         try:
             import django
 
@@ -302,7 +302,23 @@ def end_to_end(args: argparse.Namespace) -> None:
                 each.s.headers["Connection"] = "close"
             searches = [getattr(c, search_name) for c in clients]
             for size in args.sizes:
+                started = time.perf_counter()
                 fill(library_id, size, seeds, blobs, unrelated=args.unrelated_keypoints)
+                print(f"  filled to {size:,} in {time.perf_counter() - started:.0f} s", flush=True)
+                if args.build_graphs:
+                    # As an operator would before traffic: the index caught up and its graph
+                    # built in the foreground (a library below ANN_MIN_ROWS gets none).
+                    started = time.perf_counter()
+                    subprocess.run(
+                        [sys.executable, "manage.py", "engine_index", "build"],
+                        cwd=REPO,
+                        env=env,
+                        check=True,
+                    )
+                    row(
+                        f"manage.py engine_index build, {size:,} entries",
+                        f"{time.perf_counter() - started:.0f} s",
+                    )
                 for call in searches:
                     call(queries[0])  # each worker catches up (one rebuilds, the other maps)
                 times = []
@@ -638,6 +654,12 @@ def main() -> None:
         "(by default they carry their own photo's, and the shortlist is all matches)",
     )
     parser.add_argument("--skip-wire", action="store_true")
+    parser.add_argument(
+        "--build-graphs",
+        action="store_true",
+        help="after each fill, catch the index up and build its graph in the foreground "
+        "(`manage.py engine_index build`), so that the searches measure the steady state",
+    )
     parser.add_argument(
         "--ann-min-rows",
         type=int,

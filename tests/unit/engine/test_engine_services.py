@@ -44,7 +44,8 @@ def test_app_create_generates_credentials() -> None:
 
 def test_app_defaults_and_validation() -> None:
     credentials = services.engine_app_create(name="x", services=["materiel"])
-    assert EngineApp.objects.get(app_id=credentials.app_id).qps == 0  # unlimited: a local engine has no billing tier
+    # Unlimited: a local engine has no billing tier.
+    assert EngineApp.objects.get(app_id=credentials.app_id).qps == 0
     with pytest.raises(EngineInvalidError):
         services.engine_app_create(name="x", services=["nope"])
     with pytest.raises(EngineInvalidError):
