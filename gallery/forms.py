@@ -168,6 +168,11 @@ class QpsTierForm(forms.Form):
         return _TIER_QPS[tier]
 
 
+# A secret typed into a form that failed is never sent back into the page (where it would sit
+# in the HTML, the browser's cache and any screenshot): the user types it again.
+SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+
+
 class ApplicationForm(QpsTierForm):
     qps_tier = forms.ChoiceField(
         label=_("QPS tier"), choices=[DEFAULT_TIER, *QPS_TIERS], initial=DEFAULT_TIER[0]
@@ -192,7 +197,7 @@ class ApplicationForm(QpsTierForm):
         label=_("AccessKey Secret"),
         required=False,
         max_length=128,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
+        widget=SECRET_INPUT,
     )
     region = forms.CharField(
         label=_("Region"),
@@ -219,7 +224,7 @@ class ApplicationForm(QpsTierForm):
         label=_("Secret Key"),
         required=False,
         max_length=128,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
+        widget=SECRET_INPUT,
     )
 
     def clean_name(self) -> str:

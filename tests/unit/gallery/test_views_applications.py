@@ -496,3 +496,18 @@ def test_the_operator_may_allow_private_backends(owner_client, settings):
     )
     data = response.json()  # sent, and nothing listens on the discard port
     assert data["ok"] is False and data["code"] == "connection"
+
+
+@pytest.mark.parametrize(
+    ("backend", "secret_field"), [("baidu", "secret_key"), ("aliyun", "access_key_secret")]
+)
+def test_a_failed_form_never_echoes_the_secret_typed(owner_client, backend, secret_field):
+    secret = "s3cret-typed-by-the-user-0123456789"
+    response = owner_client.post(
+        reverse("gallery:application-new"),
+        {"name": "", "backend": backend, "services": ["same_hq"], secret_field: secret},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "A name is required." in page or "This field is required." in page
+    assert secret not in page
