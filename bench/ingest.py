@@ -1,6 +1,7 @@
 """Console ingest on the embedded defaults, against the engine's own floor. One command:
 
-    .venv/bin/python bench/ingest.py [--photos 300] [--broker file|redis] [--service similar]
+    .venv/bin/python bench/ingest.py [--photos 300] [--broker file|redis|rabbitmq]
+        [--service similar]
 
 1. Floor: decode + `extract` (the engine's own features, `for_query=False` as an add) of the
    same photos in a bare loop in this process, before the server starts and again after it
@@ -8,9 +9,10 @@
 2. Ingest: a fresh data directory with the embedded defaults (SQLite, the file broker, the
    file cache, filesystem storage; `--broker redis` puts broker, cache and throttle in Redis
    database 11 instead (`--redis-db`), which must be empty at the start and is emptied
-   after), `manage.py serve` as `make run` starts it (gunicorn, 2 processes of 8 threads,
-   and one Celery worker with beat at the default concurrency), a built-in
-   application made with the console's defaults and its library.
+   after; `--broker rabbitmq` puts the broker in a virtual host of its own on the machine's
+   RabbitMQ, deleted after), `manage.py serve` as `make run` starts it (gunicorn, 2
+   processes of 8 threads, and one Celery worker with beat at the default concurrency), a
+   built-in application made with the console's defaults and its library.
    The photos go through the upload page's own path over HTTP with a logged-in session: a
    batch (`files_follow`), the files grouped as `upload.js` groups them (up to 8 files and
    8 MiB per POST), one POST after the other, then close. Timed from the first POST until
@@ -44,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from bench.speed import machine  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/{db}"
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672"
 
 
 def load() -> str:
@@ -93,7 +96,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def environment(data_dir: Path, port: int, redis_url: str) -> dict[str, str]:
+def environment(data_dir: Path, port: int, redis_url: str, broker_url: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -107,10 +110,24 @@ def environment(data_dir: Path, port: int, redis_url: str) -> dict[str, str]:
         TUKU_DATA_DIR=str(data_dir),
         TUKU_ENGINE_URL=f"http://127.0.0.1:{port}",
         REDIS_URL=redis_url,
+        **({"CELERY_BROKER_URL": broker_url} if broker_url else {}),
         NO_PROXY="127.0.0.1,localhost",
         DJANGO_SETTINGS_MODULE="console.settings",
     )
     return env
+
+
+def rabbitmq_vhost(name: str, *, create: bool) -> None:
+    """A virtual host of our own on the machine's RabbitMQ, so that no other job's queue is
+    touched; deleted after the run."""
+    if create:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=True,
+        )
+    else:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
 
 
 def redis_db(url: str, *, empty_it: bool) -> None:
@@ -299,7 +316,7 @@ def ingest(args: argparse.Namespace, items: list[tuple[str, bytes]], data_dir: P
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}"],
         cwd=REPO,
-        env=environment(data_dir, port, args.redis_url),
+        env=environment(data_dir, port, args.redis_url, args.broker_url),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -356,11 +373,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--service", default="similar", choices=["similar", "same_hq"])
-    parser.add_argument("--broker", default="file", choices=["file", "redis"])
+    parser.add_argument("--broker", default="file", choices=["file", "redis", "rabbitmq"])
     parser.add_argument("--redis-db", type=int, default=11, help="with --broker redis")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for indexing")
     args = parser.parse_args()
     args.redis_url = REDIS.format(db=args.redis_db) if args.broker == "redis" else ""
+    args.broker_url = ""
     print(f"machine: {machine()}", flush=True)
     print(f"started {datetime.now():%Y-%m-%d %H:%M}; {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="tuku-ingest-") as tmp:
@@ -368,7 +386,11 @@ def main() -> None:
         if (REPO / "data" / "models").is_dir():
             (data_dir / "models").symlink_to(REPO / "data" / "models")
         # This process reads the same data directory as the server it starts.
-        keep = environment(data_dir, 0, args.redis_url)
+        vhost = f"tuku-ingest-{os.urandom(4).hex()}"
+        if args.broker == "rabbitmq":
+            rabbitmq_vhost(vhost, create=True)
+            args.broker_url = f"{RABBITMQ}/{vhost}"
+        keep = environment(data_dir, 0, args.redis_url, args.broker_url)
         for name in set(os.environ) - set(keep):
             del os.environ[name]
         os.environ.update(keep)
@@ -385,6 +407,8 @@ def main() -> None:
         finally:
             if args.redis_url:
                 redis_db(args.redis_url, empty_it=True)
+            if args.broker_url:
+                rabbitmq_vhost(vhost, create=False)
         second = floor(args.service, items)
         print(f"  floor again after the server stopped: {second:.1f} images/s; {load()}")
     best = max(first, second)
@@ -392,7 +416,11 @@ def main() -> None:
     print(f"| measure ({args.photos} photos, {args.service}, {args.broker} broker) | images/s |")
     print("|---|---|")
     print(f"| floor: decode + extract, bare loop (better of before / after) | {best:.1f} |")
-    where = "embedded defaults" if args.broker == "file" else "Redis broker, cache, throttle"
+    where = {
+        "file": "embedded defaults",
+        "redis": "Redis broker, cache, throttle",
+        "rabbitmq": "RabbitMQ broker, file cache and throttle",
+    }[args.broker]
     print(f"| console ingest, upload → indexed, {where} | {rate:.1f} |")
     print(f"| ratio | {rate / best:.2f} |")
 
