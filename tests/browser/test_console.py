@@ -315,3 +315,47 @@ def test_the_admin_runs_under_the_policy(browser: Any, live_console: Any, django
     # The permissions' two-list chooser exists only once the admin's scripts have run.
     wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".selector-chooseall")))
     assert csp_refusals(browser) == []
+
+
+def test_files_dropped_as_plain_file_objects_are_uploaded(
+    browser: Any, live_console: Any, django_user_model: Any, photo_files: list[Path]
+):
+    """A drop whose items are no file-system entries (from another page, or a script: their
+    `webkitGetAsEntry()` is null) still brings its files."""
+    import base64
+
+    base = live_console.url
+    owner = django_user_model.objects.create_user("olivia", password=PASSWORD)
+    application = application_create(
+        actor=owner, name="Drops", backend="builtin", services=["similar"]
+    )
+    library = library_create(actor=owner, application=application, service="similar")
+    log_in(browser, base, "olivia")
+    browser.get(f"{base}/libraries/{library.pk}/upload/")
+    dropped = photo_files[:2]
+    browser.execute_script(
+        """
+        const transfer = new DataTransfer();
+        for (const [name, data] of arguments[0]) {
+          const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+          transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+        }
+        if (transfer.items[0].webkitGetAsEntry() !== null) throw new Error("not a plain File");
+        const zone = document.querySelector("[data-dropzone]");
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+        """,
+        [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in dropped],
+    )
+    browser.find_element(By.CSS_SELECTOR, "[data-upload-start]").click()
+
+    def indexed(d: Any) -> bool:
+        items = d.find_elements(By.CSS_SELECTOR, "[data-results] li.result")
+        return len(items) == len(dropped) and all(
+            "status-indexed" in i.get_attribute("class") for i in items
+        )
+
+    wait(browser, 90).until(indexed)
+    assert sorted(Image.objects.filter(library=library).values_list("brief", flat=True)) == sorted(
+        p.name for p in dropped
+    )
+    assert csp_refusals(browser) == []

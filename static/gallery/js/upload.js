@@ -103,13 +103,23 @@
     event.preventDefault();
     var items = event.dataTransfer.items;
     if (items && items.length && items[0].webkitGetAsEntry) {
-      var entries = Array.prototype.map.call(items, function (i) { return i.webkitGetAsEntry(); });
-      entries.forEach(function (entry) {
-        if (entry) walk(entry, function (files) {
-          files.sort(function (a, b) { return a.name < b.name ? -1 : 1; });
-          addFiles(files);
-        });
+      // A folder comes as an entry to walk; a file that is no entry (dropped from another page
+      // or made by a script: webkitGetAsEntry() gives null) is taken as the file it is.
+      var loose = [];
+      Array.prototype.forEach.call(items, function (item) {
+        if (item.kind !== "file") return;
+        var entry = item.webkitGetAsEntry();
+        if (entry) {
+          walk(entry, function (files) {
+            files.sort(function (a, b) { return a.name < b.name ? -1 : 1; });
+            addFiles(files);
+          });
+        } else {
+          var file = item.getAsFile();
+          if (file) loose.push(file);
+        }
       });
+      if (loose.length) addFiles(loose);
     } else {
       addFiles(event.dataTransfer.files);
     }
