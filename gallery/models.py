@@ -316,6 +316,11 @@ class ImageQuerySet(models.QuerySet["Image"]):
         """Rows the library holds or is about to hold: everything but deletions."""
         return self.exclude(status__in=[ImageStatus.DELETING, ImageStatus.DELETED])
 
+    def held(self) -> ImageQuerySet:
+        """Live rows whose bytes the backend holds or is about to: not a failed upload that
+        never got there. Only these make the same file "already here"."""
+        return self.live().exclude(status=ImageStatus.FAILED, cont_sign__isnull=True)
+
     def listed(self) -> ImageQuerySet:
         """Rows a page lists: everything but tombstones (a row being deleted still shows)."""
         return self.exclude(status=ImageStatus.DELETED)

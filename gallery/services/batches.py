@@ -32,6 +32,8 @@ def batch_problem(
         "code": code,
         "message": message[:500],
         "duplicate": duplicate.pk if duplicate is not None else None,
+        # The line names the row already here, not the file that was refused for it.
+        "duplicate_brief": duplicate.brief if duplicate is not None else None,
     }
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)

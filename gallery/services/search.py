@@ -113,7 +113,7 @@ def library_check(*, actor: Actor, library: Library, data: bytes) -> CheckOutcom
     """Is this image already in the library? Raises ImageInvalid or ApiError."""
     # The exact check needs only the hash; library_search decodes and validates the file.
     sha256 = hashlib.sha256(data).hexdigest()
-    exact = library.images.live().filter(sha256=sha256).order_by("-created_at", "-id").first()
+    exact = library.images.held().filter(sha256=sha256).order_by("-created_at", "-id").first()
     if exact is not None:
         return CheckOutcome("exact", exact, [], None, library.match_threshold)
     outcome = library_search(library=library, data=data, rn=10)

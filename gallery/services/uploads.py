@@ -108,7 +108,7 @@ def image_upload(
         # A brief of spaces is none, as the upload form (which strips) sees it too.
         brief = clean_brief(brief if brief and brief.strip() else brief_from_filename(filename))
         labels = labels.clean(library)
-        existing = library.images.live().filter(sha256=facts.sha256).first()
+        existing = library.images.held().filter(sha256=facts.sha256).first()
         if existing is not None:
             raise DuplicateImage(existing)
     if library.images.live().count() >= library.capacity:

@@ -115,10 +115,12 @@ def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
     """A refused input of a batch, as stored on the batch (`duplicate` is a row id there)."""
     name = problem.get("name", "")
     duplicate = problem.get("duplicate")
+    # Problems stored before the brief was kept name only the file.
+    brief = problem.get("duplicate_brief") or name
     return refusal_json(
         name,
         problem.get("code") or "",
         problem.get("message", ""),
         service,
-        (duplicate, name) if duplicate else None,
+        (duplicate, brief) if duplicate else None,
     )

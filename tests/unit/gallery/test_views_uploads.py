@@ -13,7 +13,7 @@ from gallery.models import Activity, Batch, Image, ImageStatus
 from tests import fakebaidu
 from tests.conftest import make_image
 from tests.unit.gallery.conftest import WebHandler
-from tests.unit.gallery.kit import files_under
+from tests.unit.gallery.kit import files_under, start
 from wire import urlfetch
 
 pytestmark = pytest.mark.django_db
@@ -336,6 +336,16 @@ def test_an_exact_copy_is_found_by_its_hash(editor, library, commit, baidu):
     assert len(baidu.calls) == calls  # no search needed
 
 
+def test_a_failed_upload_that_never_reached_the_library_is_no_exact_copy(
+    editor, library, commit, baidu, monkeypatch
+):
+    monkeypatch.setitem(fakebaidu.ERRORS, 216203, "input image cannot handle")
+    baidu.fail("same_hq", "add", 216203)
+    post(editor, library, commit, files=jpeg("one.jpg"))
+    page = check(editor, library, image=jpeg()).content.decode()
+    assert "Exact copy in library" not in page and "Not found" in page
+
+
 def test_otherwise_the_search_decides_against_the_threshold(editor, library, commit, baidu):
     post(editor, library, commit, files=jpeg("one.jpg", 1))
     page = check(editor, library, image=jpeg("two.jpg", 2)).content.decode()
@@ -359,3 +369,31 @@ def test_a_viewer_may_check_but_an_outsider_gets_404(client, personas, library, 
     assert check(client, library, image=jpeg()).status_code == 200
     client.force_login(personas["outsider"])
     assert check(client, library, image=jpeg()).status_code == 404
+
+
+def test_a_duplicate_in_a_batch_names_the_image_already_there(editor, library, commit, baidu):
+    first = post(editor, library, commit, files=jpeg("one.jpg")).json()["results"][0]
+    made = start(editor, library, commit, files_follow="1", urls="").json()
+    with commit():
+        lines = editor.post(
+            made["files_url"],
+            {"files": [jpeg("two.jpg"), jpeg("three.jpg", 2)]},
+            HTTP_ACCEPT="application/json",
+        ).json()
+    refused = lines["results"][0]
+    assert refused["name"] == "two.jpg" and refused["error"]["code"] == "216681"
+    assert refused["duplicate"]["id"] == first["image"]["id"]
+    assert refused["duplicate"]["brief"] == "one.jpg"  # the row already here, not the file
+    assert lines["results"][1]["ok"]
+
+
+def test_an_upload_that_failed_before_reaching_the_library_is_not_already_here(
+    editor, library, commit, baidu, monkeypatch
+):
+    monkeypatch.setitem(fakebaidu.ERRORS, 216203, "input image cannot handle")
+    baidu.fail("same_hq", "add", 216203)
+    first = post(editor, library, commit, files=jpeg("one.jpg")).json()["results"][0]
+    assert Image.objects.get(pk=first["image"]["id"]).status == ImageStatus.FAILED
+    again = post(editor, library, commit, files=jpeg("one.jpg")).json()["results"][0]
+    assert again["ok"], again
+    assert Image.objects.get(pk=again["image"]["id"]).status == ImageStatus.INDEXED
