@@ -3,6 +3,8 @@ every password form shares (the admin's included)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.cache import caches
 from django.urls import reverse
@@ -130,3 +132,13 @@ def test_login_logout_and_password_change(client, personas):
     client.post(reverse("logout"))
     assert client.get(reverse("gallery:home")).status_code == 302
     assert attempt(client, "owner", "another long one 2").status_code == 302
+
+
+def test_every_page_has_the_icon_a_browser_tab_shows(client):
+    from django.contrib.staticfiles import finders
+    from django.templatetags.static import static
+
+    page = client.get(reverse("login")).content.decode()
+    assert f'<link rel="icon" type="image/svg+xml" href="{static("favicon.svg")}">' in page
+    icon = finders.find("favicon.svg")
+    assert icon and Path(icon).read_text(encoding="utf-8").startswith("<svg")
