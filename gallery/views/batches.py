@@ -32,6 +32,10 @@ def batch_detail(request: AuthedRequest, batch_id: int) -> HttpResponse:
         "progress": progress,
         "can_edit": can(role, Role.EDITOR),
         "failed": progress.counts.get(ImageStatus.FAILED, 0),
+        # What "Retry failed" would send (duplicates are not retried): while the job runs,
+        # failures may still come, so the button stays until it is done.
+        "retryable": batch.running
+        or batch.images.filter(status=ImageStatus.FAILED, duplicate_of__isnull=True).exists(),
         "problems": [problem_json(p, library.service) for p in progress.problems],
     }
     if request.GET.get("fragment"):

@@ -72,3 +72,51 @@ def test_a_job_waiting_for_the_backend_says_so_and_when_it_tries_again(client, p
     assert (
         "Next attempt at " + timezone.localtime(batch.next_attempt_at).strftime("%H:%M:%S") in text
     )
+
+
+def test_retry_failed_is_offered_only_where_something_failed(client, personas, library):
+    from gallery.models import ImageStatus
+    from tests.unit.gallery.kit import upload_image
+
+    batch = Batch.objects.create(
+        library=library,
+        kind=Batch.Kind.UPLOAD,
+        created_by=personas["editor"],
+        status=Batch.Status.DONE,
+        feeding=False,
+    )
+    login(client, personas, "editor")
+    url = reverse("gallery:batch", args=[batch.pk])
+    assert "data-batch-retry" not in client.get(url).content.decode()  # done, nothing failed
+    row = upload_image(library, personas)
+    row.batch = batch
+    row.status = ImageStatus.FAILED
+    row.save()
+    assert "data-batch-retry" in client.get(url).content.decode()
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RUNNING)
+    row.status, row.cont_sign = ImageStatus.INDEXED, "1,2"
+    row.save()
+    assert "data-batch-retry" in client.get(url).content.decode()  # failures may still come
+
+
+def test_a_refused_duplicate_names_the_image_already_here(client, personas, library):
+    from tests.unit.gallery.kit import upload_image
+
+    holder = upload_image(library, personas, brief="the original")
+    batch = Batch.objects.create(
+        library=library,
+        kind=Batch.Kind.UPLOAD,
+        created_by=personas["editor"],
+        problems=[
+            {
+                "name": "copy.jpg",
+                "code": 216681,
+                "message": "same file",
+                "duplicate": holder.pk,
+                "duplicate_brief": holder.brief,
+            }
+        ],
+    )
+    login(client, personas, "viewer")
+    page = client.get(reverse("gallery:batch", args=[batch.pk])).content.decode()
+    assert "Already here as “the original”" in page
