@@ -35,7 +35,8 @@ def test_files_posted_into_a_batch_become_its_rows_and_it_ends_done(
     assert set(row.images.values_list("status", flat=True)) == {"indexed"}
     assert [image.tags for image in row.images.all()] == [[7], [7]]
     page = client.get(reverse("gallery:batch", args=[row.pk])).content.decode()
-    assert "a.jpg" in page and "216681" in page and "the image already here" in page
+    # a2.jpg was refused for a.jpg's bytes: its line names the row already here.
+    assert "a2.jpg" in page and "216681" in page and "Already here as “a.jpg”" in page
 
 
 def test_urls_are_downloaded_by_a_task_with_every_failure_in_words(
