@@ -410,6 +410,7 @@ def index_worker(directory: Path, queries: int, ann_min_rows: int) -> None:
 
     baseline = memory_of()
     ann.ANN_MIN_ROWS = 2**62  # exact until told otherwise
+    codes_min_rows = index.CODES_MIN_ROWS
     built = index.LibraryIndex(0, "bench", directory=directory)
     truth: dict[int, list[list[int]]] = {}
     qs = np.zeros((0, 0), np.float32)
@@ -453,14 +454,16 @@ def index_worker(directory: Path, queries: int, ann_min_rows: int) -> None:
             built.search(qs[0], flt, command["k"])
             answer["first_s"] = time.perf_counter() - started
             answer["graph"] = built._graph is not None
-        elif op == "exact":
+        elif op == "exact":  # through the 8-bit codes, or the float32 rows alone ("plain")
             ann.ANN_MIN_ROWS = 2**62
+            index.CODES_MIN_ROWS = 2**62 if command.get("plain") else codes_min_rows
             flt = Filter(tags=(7,)) if command.get("tag") else Filter()
             built.search(qs[0], flt, command["k"])
             times, found = timed(command["k"], flt, command.get("every", 0.0))
-            if flt == Filter() and not command.get("every"):
+            index.CODES_MIN_ROWS = codes_min_rows
+            if flt == Filter() and not command.get("every") and not command.get("plain"):
                 truth[command["k"]] = found
-            answer["times"] = times
+            answer["times"], answer["found"] = times, found
         elif op == "during_build":  # exact answers while another process builds the graph
             ann.ANN_MIN_ROWS = ann_min_rows
             times, seen, started = [], False, time.perf_counter()
@@ -541,19 +544,28 @@ def index_only(size: int, queries: int, *, ann_min_rows: int, reference: bool) -
             ("no filter, top 20", 20, False),
             ("5 % tag filter, top 1001", 1001, True),
         ]:
-            times = first("exact", k=k, tag=tag)["times"]
-            row(f"{label}, exact scan, {what}", pct(times), "(steady, back to back)")
+            coded = first("exact", k=k, tag=tag)
+            plain = first("exact", k=k, tag=tag, plain=True)
+            same = sum(a == b for a, b in zip(coded["found"], plain["found"], strict=True))
+            row(
+                f"{label}, exact scan through the 8-bit codes, {what}",
+                pct(coded["times"]),
+                f"(steady, back to back; answers equal to the plain scan's: {same}/{queries})",
+            )
+            row(f"{label}, plain float32 scan, {what}", pct(plain["times"]), "(the same run)")
         with_graph = ann.ann_library() is not None and size >= ann_min_rows
         if with_graph:
             # A request rate that leaves the machine idle part of the time, as the build
             # only takes idle CPU: the same rate without and with a build running.
             every = 1 / PACED_QPS
-            paced = first("exact", k=1001, every=every)["times"]
-            row(
-                f"{label}, exact scan, top 1001, {PACED_QPS} searches/s",
-                pct(paced),
-                "(steady, no build running)",
-            )
+            for plain in (False, True):
+                paced = first("exact", k=1001, every=every, plain=plain)["times"]
+                row(
+                    f"{label}, {'plain float32' if plain else 'exact'} scan, top 1001, "
+                    f"{PACED_QPS} searches/s",
+                    pct(paced),
+                    "(steady, no build running)",
+                )
             during = first("during_build", k=1001, every=every)
             row(
                 f"{label}, exact scan, top 1001, {PACED_QPS} searches/s, while the graph builds",

@@ -12,12 +12,15 @@ Files of one library, under ``DATA_DIR/engine/index/<library id>-<uid>/``::
     build.lock      the graph builder's flock (engine/ann.py)
     <generation>/   column files preallocated to the capacities, mapped shared: per entry slot
                     ids.bin int64, alive.bin bool, labels.bin uint64 (see pack_labels),
-                    starts.bin int64 (first vector row); per vector row owner.bin int64 (slot)
-                    and vectors.bin float32 (n, VECTOR_DIM); graph-<rows>.faiss, graph.json
+                    starts.bin int64 (first vector row); per vector row owner.bin int64 (slot),
+                    vectors.bin float32 (n, VECTOR_DIM), errors.bin float32 and codes.faiss,
+                    the rows in 8 bits (engine/quantized.py); graph-<rows>.faiss, graph.json
 
 Searches are an exact masked scan: filters are applied to the label column first, so
 filtered-out entries never take a place in the result, and the score of an entry is its best
-vector; large unfiltered searches may use the graph, rescored exactly.
+vector. Scans of many rows read the 8-bit codes first and rescore from the float32 rows, with
+a bound that proves no other row could rank (engine/quantized.py); large unfiltered searches
+may use the graph instead, rescored exactly.
 
 Consistency (read-your-writes across processes): before answering, a search calls
 `sync(library.seq)` with the number it read from the database. A process that is behind reads
@@ -62,17 +65,18 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from engine import ann
+from engine import ann, quantized
 from engine.features.extract import FEATURES_VERSION, VECTOR_DIM
 from engine.models import EngineChange, EngineEntry, EngineLibrary
 from engine.vectors import STORED, Filter, LibraryGoneError
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # of head.json and the column files
+FORMAT = 2  # of head.json and the column files
 MAX_REPLAY = 20_000  # further behind than this, a rebuild is cheaper than replaying
 CHECKPOINT_EVERY = 5_000  # changes between durable points (files synced, head fsynced)
 SCAN_CHUNK = 1 << 18  # rows per matrix product, to bound temporary memory
+FEW_ROWS = 1 << 15  # rows scored without BLAS (see _best_per_row)
 REBUILD_CHUNK = 2_000  # entries per database fetch and per block written
 GRAPH_POLL = 1.0  # seconds between looks for a graph another process built
 GRAPH_RETRY = 60.0  # seconds before this process asks again for a build that did not appear
@@ -84,7 +88,15 @@ _COLUMNS: dict[str, tuple[np.dtype[Any], bool]] = {  # name: (dtype, one per vec
     "starts": (np.dtype(np.int64), False),
     "owner": (np.dtype(np.int64), True),
     "vectors": (np.dtype(np.float32), True),
+    "errors": (np.dtype(np.float32), True),  # norm of each row's 8-bit rounding error
 }
+ENCODE_CHUNK = 8_192  # rows encoded at a time, to bound temporary memory
+# Scans of fewer rows read the float32 rows directly: a few milliseconds at most.
+CODES_MIN_ROWS = 100_000
+# The first look rescores this many rows per row asked for, plus CODES_EXTRA: enough that it
+# usually proves its answer (rows past the k-th are scored in a crowd on most queries).
+CODES_FIRST = 4
+CODES_EXTRA = 256
 
 
 def pack_labels(
@@ -149,12 +161,44 @@ class _Columns:
             arrays[name] = np.frombuffer(mapped, dtype).reshape(shape)
         self.ids, self.alive, self.labels = arrays["ids"], arrays["alive"], arrays["labels"]
         self.starts, self.owner, self.vectors = arrays["starts"], arrays["owner"], arrays["vectors"]
+        self.errors = arrays["errors"]
+        self.codes = self._map_codes(grow=grow) if quantized.available() else None
+        self._scanner: Any = None
+
+    def _map_codes(self, *, grow: bool) -> np.ndarray:
+        """The 8-bit rows (cap_v, dim) after their faiss header, grown with the header first."""
+        offset = quantized.header_size(self.dim)
+        size = offset + self.cap_v * self.dim
+        try:
+            handle = (self.path / quantized.FILE).open("r+b")
+        except FileNotFoundError as exc:
+            raise _Unreadable(str(exc)) from None
+        with handle:
+            if os.fstat(handle.fileno()).st_size < size:
+                if not grow:
+                    raise _Unreadable(f"{self.path / quantized.FILE} is shorter than its head says")
+                os.ftruncate(handle.fileno(), size)
+                # After the growth, so that a reader of the header never maps past the end.
+                quantized.write_header(handle, self.dim, self.cap_v)
+            elif not quantized.header_matches(handle, self.dim):
+                raise _Unreadable(f"{self.path / quantized.FILE} has a header not written here")
+            mapped = mmap.mmap(handle.fileno(), size)
+        self._maps.append(mapped)
+        codes = np.frombuffer(mapped, np.uint8, count=self.cap_v * self.dim, offset=offset)
+        return codes.reshape(self.cap_v, self.dim)
+
+    def scanner(self) -> Any:
+        """faiss's mapped view of the codes, opened on first need (None without codes)."""
+        if self._scanner is None and self.codes is not None:
+            self._scanner = quantized.scanner(self.path / quantized.FILE)
+        return self._scanner
 
     @classmethod
     def create(cls, path: Path, cap_e: int, cap_v: int, dim: int) -> _Columns:
         path.mkdir(parents=True)
         for name in _COLUMNS:
             (path / f"{name}.bin").touch()
+        (path / quantized.FILE).touch()
         return cls(path, cap_e, cap_v, dim, grow=True)
 
     def reserve(self, entries: int, rows: int) -> _Columns:
@@ -583,6 +627,9 @@ class LibraryIndex:
             graph = self._usable_graph(state)
             if graph is not None:
                 return self._search_graph(state, graph, query, k)
+            found = self._search_codes(state, query, k, None)
+            if found is not None:
+                return found
             # Every row is scored: dead entries are masked, not left out (no index arrays).
             sims = _best_per_row(state.vectors, slice(0, m), query)
             best = sims if m == n else np.maximum.reduceat(sims, state.starts[:n])
@@ -596,6 +643,9 @@ class LibraryIndex:
         if not len(slots):
             return []
         if len(slots) >= n // 2:  # one pass over every row, then drop the ineligible
+            found = self._search_codes(state, query, k, eligible)
+            if found is not None:
+                return found
             sims = _best_per_row(state.vectors, slice(0, m), query)
             # One vector per entry (similar, product, materiel): rows are entries.
             best = sims if m == n else np.maximum.reduceat(sims, state.starts[:n])
@@ -709,18 +759,31 @@ class LibraryIndex:
         rows = graph.candidates(query, wanted)
         if graph.rows < state.m:
             rows = np.concatenate([rows, np.arange(graph.rows, state.m)])  # added since
-        sims = _best_per_row(state.vectors, rows, query)  # exact rescoring
-        slots = state.owner[rows]
-        alive = state.alive[slots]
-        sims, slots = sims[alive], slots[alive]
-        if not len(slots):
-            return []
-        if state.m != state.n or len(query) > 1:  # a slot may come more than once
-            order = np.lexsort((-sims, slots))  # per slot, best row first
-            slots, sims = slots[order], sims[order]
-            first = np.concatenate([[True], slots[1:] != slots[:-1]])
-            sims, slots = sims[first], slots[first]
+        sims, slots = _rescored(state, rows, query, state.alive)
         return _top(sims, state.ids[slots], k)
+
+    def _search_codes(
+        self, state: _State, query: np.ndarray, k: int, eligible: np.ndarray | None
+    ) -> list[tuple[int, float]] | None:
+        """The exact k best through the 8-bit codes (module docstring of engine/quantized.py);
+        None where the plain scan is the better way (few rows, no codes, a bound too loose)."""
+        columns = state.columns
+        if columns is None or columns.codes is None or state.m < CODES_MIN_ROWS:
+            return None
+        if eligible is None:
+            eligible = state.alive
+        count = state.live if eligible is state.alive else int(np.count_nonzero(eligible))
+        wanted = math.ceil((CODES_FIRST * k + CODES_EXTRA) * state.m / max(1, count))
+        while wanted <= state.m // 8:
+            rows, bound = quantized.candidates(
+                columns.scanner(), columns.errors, state.m, query, wanted
+            )
+            sims, slots = _rescored(state, rows, query, eligible)
+            kth = np.partition(sims, len(sims) - k)[len(sims) - k] if len(sims) >= k else -np.inf
+            if bound < kth or bound == -np.inf:  # no row left out can rank
+                return _top(sims, state.ids[slots], k)
+            wanted *= 4
+        return None
 
     # ------------------------------------------------------------------ files
 
@@ -784,6 +847,10 @@ def _write_block(
     k, total = len(ids), int(np.sum(counts))
     columns = columns.reserve(n + k, m + total)
     columns.vectors[m : m + total] = vectors
+    if columns.codes is not None:
+        for lo in range(m, m + total, ENCODE_CHUNK):
+            hi = min(lo + ENCODE_CHUNK, m + total)
+            columns.codes[lo:hi], columns.errors[lo:hi] = quantized.encode(columns.vectors[lo:hi])
     columns.owner[m : m + total] = np.repeat(np.arange(n, n + k), counts)
     columns.ids[n : n + k] = ids
     columns.labels[n : n + k] = labels
@@ -804,6 +871,22 @@ def _top(best: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
     if len(scores) and scores[-1] == -np.inf:  # masked (dead) entries take no place
         order = order[scores > -np.inf]
     return list(zip(ids[order].tolist(), best[order].tolist(), strict=True))
+
+
+def _rescored(
+    state: _State, rows: np.ndarray, query: np.ndarray, eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(exact score, slot) of each eligible slot among the rows' owners: its best row's."""
+    sims = _best_per_row(state.vectors, rows, query)
+    slots = state.owner[rows]
+    keep = eligible[slots]
+    sims, slots = sims[keep], slots[keep]
+    if len(slots) and (state.m != state.n or len(query) > 1):  # a slot may come more than once
+        order = np.lexsort((-sims, slots))  # per slot, best row first
+        slots, sims = slots[order], sims[order]
+        first = np.concatenate([[True], slots[1:] != slots[:-1]])
+        sims, slots = sims[first], slots[first]
+    return sims, slots
 
 
 def _row_counts(state: _State, slots: np.ndarray) -> np.ndarray:
@@ -837,9 +920,15 @@ def _best_per_row(vectors: np.ndarray, rows: np.ndarray | slice, query: np.ndarr
     out = np.empty(len(rows), np.float32)
     for lo in range(0, len(rows), SCAN_CHUNK):
         block = vectors[rows[lo : lo + SCAN_CHUNK]]
-        out[lo : lo + len(block)] = (
-            block @ single if single is not None else (block @ query.T).max(axis=1)
-        )
+        if len(block) <= FEW_ROWS:
+            # einsum, not BLAS: on few rows BLAS wakes its threads, which then spin for a
+            # tenth of a second, taking the cores from the next search's scan (measured at
+            # 5,000 rows: a code scan of 25 ms took 55).
+            out[lo : lo + len(block)] = np.einsum("rd,qd->rq", block, query).max(axis=1)
+        else:
+            out[lo : lo + len(block)] = (
+                block @ single if single is not None else (block @ query.T).max(axis=1)
+            )
     return out
 
 
