@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 import corpus
+from speed import machine
 
 from engine.aliyun import categories
 from engine.aliyun import image as pictures
@@ -444,16 +444,6 @@ SCALES = (0.3, 0.5, 0.7)
 MAX_SIDE = 1024  # the picture sent: a phone photo after the client's usual downscale
 
 ROOT_STAMPS = "usr/share/tuxpaint/stamps"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    ram = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.0f} GiB"
-    return f"{cpu}, {os.cpu_count()} cores, {ram} RAM, Python {platform.python_version()}"
 
 
 def load() -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import corpus  # noqa: E402
 from ingest import free_port, wait_http  # noqa: E402
+from speed import machine  # noqa: E402
 
 BAIDU_HOST = "https://aip.baidubce.com"
 DEFAULT_TRANSFORMS = (
@@ -41,15 +41,6 @@ DEFAULT_TRANSFORMS = (
 )
 # (wire, service) -> what a search returns: the names of the photos, best first.
 Searcher = Callable[[bytes], list[str]]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def load() -> str:

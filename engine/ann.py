@@ -42,6 +42,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from engine import files
+
 log = logging.getLogger(__name__)
 
 ANN_MIN_ROWS = 600_000  # below this the exact scan costs tens of milliseconds at most
@@ -138,7 +140,7 @@ def save(graph: Graph, directory: Path) -> Graph:
     _fsync(scratch)
     scratch.replace(directory / name)
     meta = {"file": name, "rows": graph.rows, "dead": graph.dead, "generation": graph.generation}
-    _write_json(directory / GRAPH_META, meta)
+    files.write_json(directory / GRAPH_META, meta)
     for old in directory.glob("graph-*.faiss"):
         if old.name != name:
             old.unlink(missing_ok=True)
@@ -251,16 +253,6 @@ def build_saved(
 def _fsync(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
-
-
-def _write_json(path: Path, value: dict[str, Any], *, durable: bool = False) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    with scratch.open("w") as handle:
-        json.dump(value, handle)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    scratch.replace(path)
 
 
 def _lower_priority() -> None:

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from engine import ann, quantized
+from engine import ann, files, quantized
 from engine.features.extract import FEATURES_VERSION, VECTOR_DIM
 from engine.models import EngineChange, EngineEntry, EngineLibrary
 from engine.vectors import STORED, Filter, LibraryGoneError
@@ -506,7 +506,7 @@ class LibraryIndex:
             dim=VECTOR_DIM,
             format=FORMAT,
         )
-        _write_json(self.directory / HEAD, asdict(head), durable=True)
+        files.write_json(self.directory / HEAD, asdict(head), durable=True)
         self._head = head
         self._state = _state_of(columns, head)
         self._graph = None
@@ -534,7 +534,7 @@ class LibraryIndex:
             boot=_boot_id(),
             durable=durable,
         )
-        _write_json(self.directory / HEAD, asdict(head), durable=checkpoint)
+        files.write_json(self.directory / HEAD, asdict(head), durable=checkpoint)
         self._head = head
         self._state = state
 
@@ -938,17 +938,6 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _write_json(path: Path, value: dict[str, Any], *, durable: bool) -> None:
-    """Replace a small file atomically: readers see the old one or the new one, whole."""
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    with scratch.open("w") as handle:
-        json.dump(value, handle)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    scratch.replace(path)
 
 
 # ---------------------------------------------------------------------- registry

@@ -17,13 +17,12 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from gallery.backends import backend_class, backend_for
+from gallery.backends import backend_for
 from gallery.backends.base import Backend, Stored
 from gallery.labels import Labels
 from gallery.models import (
     INT_ATTR_FIELDS,
     STR_ATTR_FIELDS,
-    Application,
     Batch,
     Image,
     ImageSource,
@@ -112,9 +111,9 @@ def _add_one(backend: Backend, row: Image, settle: _Settle) -> None:
             return
         if exc.retryable:
             raise
-        _finish_add(row.pk, settle, error=exc, backend=backend)
+        _finish_add(row.pk, backend, settle, error=exc)
         return
-    _finish_add(row.pk, settle, cont_sign=stored.ref, stored=stored, backend=backend)
+    _finish_add(row.pk, backend, settle, cont_sign=stored.ref, stored=stored)
 
 
 def images_add_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
@@ -129,19 +128,19 @@ def images_add_wait(*, image_ids: Sequence[int], error: ApiError) -> None:
 
 def _finish_add(
     image_id: int,
+    backend: Backend,
     settle: _Settle | None = None,
     *,
     cont_sign: str | None = None,
     error: ApiError | None = None,
     duplicate_of: Image | None = None,
     stored: Stored | None = None,
-    backend: Backend | None = None,
 ) -> None:
     with transaction.atomic():
         row = (
             Image.objects.select_for_update(of=("self",)).select_related("library").get(pk=image_id)
         )
-        kind = type(backend) if backend is not None else _backend_class_of(row.library)
+        kind = type(backend)
         if cont_sign is not None and cont_sign != row.cont_sign:
             if kind.add_replaces:
                 # The add replaced what the backend held under this ref (Alibaba's pair): an
@@ -188,11 +187,6 @@ def _finish_add(
         settle.run()
 
 
-def _backend_class_of(library: Library) -> type[Backend]:
-    kind = Application.objects.values_list("backend", flat=True).get(pk=library.application_id)
-    return backend_class(kind)
-
-
 def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -> None:
     """The backend says it holds these bytes already. Find out as whose image."""
     library = row.library
@@ -201,7 +195,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
         # A re-push of a row the backend still holds: sync brief and labels by image and keep
         # the known ref.
         backend.update(library, image=data, brief=row.brief, labels=labels)
-        _finish_add(row.pk, settle, cont_sign=row.cont_sign, backend=backend)
+        _finish_add(row.pk, backend, settle, cont_sign=row.cont_sign)
         return
     sibling = (
         library.images.live()
@@ -211,7 +205,7 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
     )
     exists = ApiError(backend.codes.exists, "item exist", retryable=False)
     if sibling is not None:
-        _finish_add(row.pk, settle, error=exists, duplicate_of=sibling, backend=backend)
+        _finish_add(row.pk, backend, settle, error=exists, duplicate_of=sibling)
         return
     # No other row holds it: most likely our own earlier attempt, whose answer was lost to a
     # killed worker or a timeout. Find its ref with the same bytes, then make the backend's
@@ -219,14 +213,14 @@ def _link_existing(backend: Backend, row: Image, data: bytes, settle: _Settle) -
     page = backend.search(library, image=data, rn=5)
     hit = next((h for h in page.hits if h.score >= SAME_IMAGE_SCORE), None)
     if hit is None:
-        _finish_add(row.pk, settle, error=exists, backend=backend)
+        _finish_add(row.pk, backend, settle, error=exists)
         return
     holder = library.images.live().filter(cont_sign=hit.ref).exclude(pk=row.pk).first()
     if holder is not None:
-        _finish_add(row.pk, settle, error=exists, duplicate_of=holder, backend=backend)
+        _finish_add(row.pk, backend, settle, error=exists, duplicate_of=holder)
         return
     backend.update(library, ref=hit.ref, brief=row.brief, labels=labels)
-    _finish_add(row.pk, settle, cont_sign=hit.ref, backend=backend)
+    _finish_add(row.pk, backend, settle, cont_sign=hit.ref)
 
 
 def images_add_enqueue(ids: Sequence[int], *, now: bool = False) -> None:

@@ -116,7 +116,7 @@ class ConsoleTask(Task):
         """`run_retrying`, where `call` and `on_give_up` get the ids of the rows this task
         holds. An exclusive task works on these only: of a list, another task may hold some."""
         lease = Lease(self._held(self.request.args or ()), self.request.id or uuid.uuid4().hex)
-        held = lease.take()
+        held = lease.mine() if lease.take() else []
         if not held and self.exclusive:
             log.info("%s%s: held by another task, or gone", self.name, self.request.args)
             return
@@ -168,17 +168,20 @@ class Lease:
         until = timezone.now() + timedelta(seconds=seconds + LEASE_SECONDS)
         self._mine().update(lease_until=until)
 
-    def take(self) -> list[int]:
-        """Take the rows no live task holds (or this one does already); the ids of those."""
+    def take(self) -> bool:
+        """Take the rows no live task holds (or this one does already); whether any was."""
         if self.held is None:
-            return []
+            return False
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=self.started)
         until = self.started + timedelta(seconds=LEASE_SECONDS)
-        if not self.held.filter(free | Q(lease_owner=self.owner)).update(
+        taken = self.held.filter(free | Q(lease_owner=self.owner)).update(
             lease_owner=self.owner, lease_until=until
-        ):
-            return []
-        return sorted(self._mine().values_list("pk", flat=True))
+        )
+        return taken > 0
+
+    def mine(self) -> list[int]:
+        """The ids of the rows this task holds."""
+        return [] if self.held is None else sorted(self._mine().values_list("pk", flat=True))
 
     def waiting(self) -> bool:
         """Whether a held row is waiting for the backend: then this attempt was its one try."""

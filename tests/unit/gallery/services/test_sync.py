@@ -8,6 +8,7 @@ import pytest
 import requests
 from django.utils import timezone
 
+from gallery.backends import backend_for
 from gallery.backends.baidu import BaiduBackend
 from gallery.labels import Labels
 from gallery.models import Image, ImageStatus
@@ -157,7 +158,7 @@ def test_a_delete_during_an_add_removes_what_the_add_stored(
         images_delete(actor=personas["editor"], images=[image])
     # The in-flight add now lands.
     with django_capture_on_commit_callbacks(execute=True):
-        _finish_add(image.pk, cont_sign="1,2")
+        _finish_add(image.pk, backend_for(library.application), cont_sign="1,2")
     image.refresh_from_db()
     assert image.status == ImageStatus.DELETED
 
