@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class
-from gallery.models import Batch, Image, ImageStatus
+from gallery.models import Batch, Image, ImageStatus, Library
 from gallery.services.rows import IN_FLIGHT, set_status
 from gallery.services.task_base import wait_start
 from searchapi.errors import ApiError
@@ -20,6 +20,13 @@ from searchapi.errors import ApiError
 log = logging.getLogger(__name__)
 
 NOT_SENT_FULL = "not sent: the library is full"
+
+
+def full_message() -> str:
+    return _(
+        "The library is full: the remaining images were not sent. Expand its capacity, "
+        "then retry the failed ones."
+    )
 
 
 def batch_problem(
@@ -42,8 +49,16 @@ def batch_problem(
     return problem
 
 
+def not_sent_full(library: Library) -> ApiError:
+    """What a row that did not fit carries: the backend's "full" code, so that "Retry failed"
+    sends it once the capacity is raised."""
+    full = backend_class(library.application.backend).codes.full
+    return ApiError(full, NOT_SENT_FULL, retryable=False)
+
+
 def batch_stop_full(batch_id: int) -> None:
-    """The backend said the library is full (or it is full here): send nothing more."""
+    """The backend said the library is full: send nothing more. The rows not sent yet are kept,
+    failed as not sent, for "Retry failed" after the capacity is raised."""
     with transaction.atomic():
         batch = (
             Batch.objects.select_for_update()
@@ -52,18 +67,15 @@ def batch_stop_full(batch_id: int) -> None:
         )
         if batch.status == Batch.Status.RUNNING:
             batch.status = Batch.Status.FULL
-            batch.message = _(
-                "The library is full: the remaining images were not sent. Expand its capacity, "
-                "then retry the failed ones."
-            )
+            batch.message = full_message()
             batch.finished_at = timezone.now()
             batch.feeding = False
             batch.save()
-        full = backend_class(batch.library.application.backend).codes.full
+        error = not_sent_full(batch.library)
         for row in Image.objects.select_for_update().filter(
             batch_id=batch_id, status=ImageStatus.PENDING
         ):
-            set_status(row, ImageStatus.FAILED, ApiError(full, NOT_SENT_FULL, retryable=False))
+            set_status(row, ImageStatus.FAILED, error)
             row.save()
 
 
@@ -78,10 +90,16 @@ def batch_settle(*, batch_id: int) -> None:
         busy = batch.library.images.listed().exists()
     else:
         busy = batch.images.filter(status__in=IN_FLIGHT).exists()
-    if not busy:
-        Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING, feeding=False).update(
-            status=Batch.Status.DONE, finished_at=timezone.now()
-        )
+    if busy:
+        return
+    # Files that did not fit were kept as rows not sent: the batch ends as stopped by a full
+    # library, to be finished by "Retry failed" after the capacity is raised.
+    full = batch.images.filter(status=ImageStatus.FAILED, error_msg=NOT_SENT_FULL).exists()
+    Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING, feeding=False).update(
+        status=Batch.Status.FULL if full else Batch.Status.DONE,
+        message=full_message() if full else "",
+        finished_at=timezone.now(),
+    )
 
 
 def job_give_up(batch_id: int) -> Callable[[ApiError], None]:

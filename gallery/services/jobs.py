@@ -19,7 +19,7 @@ from gallery.backends import backend_for
 from gallery.mapping import Mapped, Side, SourceRow, file_name_of, map_row, unique_pic_name
 from gallery.models import ActivityVerb, Batch, Image, ImageStatus, Library
 from gallery.services.activity import Actor, acting_user, activity_record
-from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
+from gallery.services.batches import batch_problem, batch_settle, job_give_up
 from gallery.services.images import images_delete
 from gallery.services.rows import read_original, remove_files, set_status, tombstone
 from gallery.services.sync import images_add_enqueue
@@ -179,7 +179,9 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
             pk=batch_id
         )
         source = batch.source_library
-        if batch.status != Batch.Status.RUNNING or source is None:
+        # Stopped by a full library, it goes on: what does not fit is kept, not sent.
+        going = (Batch.Status.RUNNING, Batch.Status.FULL)
+        if batch.status not in going or source is None:
             break
         rows = list(
             source.images.live()
@@ -190,7 +192,7 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
         if not rows:
             break
         for row in rows:
-            if not Batch.objects.filter(pk=batch_id, status=Batch.Status.RUNNING).exists():
+            if not Batch.objects.filter(pk=batch_id, status__in=going).exists():
                 break
             if not row.original:
                 batch_problem(
@@ -251,12 +253,11 @@ def _copy_row(batch: Batch, row: Image, mapped: Mapped) -> None:
             source=row.source,
             batch=batch,
             picture=picture,
+            keep_when_full=True,
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
         batch_problem(batch.pk, row.brief, refusal.code, refusal.message, refusal.duplicate)
-        if refusal.library_full:
-            batch_stop_full(batch.pk)
 
 
 def _picture_holder(library: Library, product_id: str, pic_name: str) -> Image | None:

@@ -33,8 +33,8 @@ from gallery.models import (
 )
 from gallery.pictures import PictureFields
 from gallery.services.activity import Actor, acting_user, activity_record
-from gallery.services.batches import batch_problem, batch_settle, batch_stop_full, job_give_up
-from gallery.services.rows import remove_files
+from gallery.services.batches import batch_problem, batch_settle, job_give_up, not_sent_full
+from gallery.services.rows import remove_files, set_status
 from gallery.services.sync import images_add_enqueue
 from gallery.services.task_base import ConsoleTask
 
@@ -58,7 +58,6 @@ class UploadRefusal:
     code: int | str
     message: str
     duplicate: Image | None = None
-    library_full: bool = False
 
 
 UploadError = (images.ImageInvalid, DuplicateImage, ValidationError)
@@ -71,7 +70,7 @@ def refusal_of(exc: Exception) -> UploadRefusal:
     if isinstance(exc, DuplicateImage):
         return UploadRefusal(216681, _("The same file (SHA-256) is already here."), exc.image)
     if isinstance(exc, LibraryFull):
-        return UploadRefusal(19, " ".join(exc.messages), library_full=True)
+        return UploadRefusal(19, " ".join(exc.messages))
     if isinstance(exc, ValidationError):
         return UploadRefusal("", " ".join(exc.messages))
     raise TypeError(f"not an upload refusal: {exc!r}")
@@ -90,8 +89,13 @@ def image_upload(
     batch: Batch | None = None,
     picture: PictureFields | None = None,
     queue: bool = True,
+    keep_when_full: bool = False,
 ) -> Image:
     """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`).
+
+    With `keep_when_full` (a batch's files), an image that does not fit is stored all the same
+    and its row failed as not sent, for "Retry failed" once the capacity is raised; so is every
+    image of a batch the backend stopped as full.
 
     An Alibaba instance's image is a picture: `picture` (defaults from the file name) instead
     of the brief and labels, and the same bytes may be stored under several pairs. Without
@@ -111,7 +115,11 @@ def image_upload(
         existing = library.images.held().filter(sha256=facts.sha256).first()
         if existing is not None:
             raise DuplicateImage(existing)
-    if library.images.live().count() >= library.capacity:
+    # Rows the backend holds or will: a failed row that never got there takes no place.
+    full = library.images.held().count() >= library.capacity or (
+        batch is not None and batch.status == Batch.Status.FULL
+    )
+    if full and not keep_when_full:
         raise LibraryFull(
             _("The library is full (%(n)d images). Expand its capacity first.")
             % {"n": library.capacity}
@@ -130,6 +138,8 @@ def image_upload(
         status=ImageStatus.PENDING,
         batch=batch,
     )
+    if full:
+        set_status(image, ImageStatus.FAILED, not_sent_full(library))
     labels.apply(image)
     # The original is kept before any remote call; the row follows the files, and if it cannot
     # be written the files go again, so nothing is left half-written.
@@ -151,7 +161,7 @@ def image_upload(
                 obj=image,
                 library=library.service,
             )
-            if queue:
+            if queue and not full:
                 images_add_enqueue([image.pk])
     except BaseException:
         remove_files(image.original.name, image.thumbnail.name)
@@ -233,13 +243,11 @@ def batch_item(
             batch=batch,
             picture=PictureFields.from_json(batch.picture),
             queue=queue,
+            keep_when_full=True,
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
-        problem = batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
-        if refusal.library_full:
-            batch_stop_full(batch.pk)
-        return problem
+        return batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
 
 
 def batch_add_files(
@@ -256,7 +264,7 @@ def batch_add_files(
     try:
         for data, filename in files:
             name = filename or "image"
-            if batch.status != Batch.Status.RUNNING:
+            if batch.status not in (Batch.Status.RUNNING, Batch.Status.FULL):
                 results.append(
                     batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
                 )
@@ -267,10 +275,8 @@ def batch_add_files(
                     batch, data=data, name=name, brief=brief, labels=labels, queue=False
                 )
                 results.append(result)
-                if isinstance(result, Image):
+                if isinstance(result, Image) and result.status == ImageStatus.PENDING:
                     added.append(result.pk)
-                elif batch.status == Batch.Status.RUNNING:
-                    batch.refresh_from_db(fields=["status"])  # stopped when the library is full
     finally:
         images_add_enqueue(added)
     return results

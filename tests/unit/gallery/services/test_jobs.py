@@ -11,7 +11,7 @@ from gallery.services import sync
 from gallery.services.batches import NOT_SENT_FULL
 from gallery.services.jobs import batch_cancel, library_copy, library_repush
 from gallery.services.sync import images_add_run
-from gallery.services.uploads import batch_add_files, batch_create
+from gallery.services.uploads import LibraryFull, batch_add_files, batch_create, image_upload
 from tests.conftest import make_image
 from tests.unit.gallery.kit import jpeg, login, start, upload_committed
 
@@ -121,6 +121,10 @@ def test_library_full_stops_the_batch_and_retry_failed_pushes_again(
     for row in rest:
         row.refresh_from_db()
         assert row.status == ImageStatus.FAILED and row.error_msg == NOT_SENT_FULL
+    # A file posted after the stop is kept too, not sent.
+    late = batch_add_files(batch=batch, files=[(make_image(4), "4.jpg")])[0]
+    assert isinstance(late, Image) and late.status == ImageStatus.FAILED
+    assert late.error_msg == NOT_SENT_FULL and late.original
     login(client, personas, "editor")
     assert (
         "Stopped: library full"
@@ -133,14 +137,48 @@ def test_library_full_stops_the_batch_and_retry_failed_pushes_again(
     assert batch.status == Batch.Status.DONE
 
 
-def test_the_local_capacity_check_stops_a_batch_too(personas, library):
+def test_a_batch_bigger_than_the_room_left_indexes_what_fits_and_keeps_the_rest(
+    client, personas, library, commit, media
+):
+    library.capacity = 5
+    library.save()
+    login(client, personas, "editor")
+    batch = start(client, library, commit, files_follow="1").json()
+    files = [jpeg(f"{seed}.jpg", seed) for seed in range(1, 9)]
+    with commit():
+        lines = client.post(batch["files_url"], {"files": files}).json()["results"]
+        client.post(batch["close_url"], HTTP_ACCEPT="application/json")
+    assert [line["ok"] for line in lines] == [True] * 8  # every file became a row
+    row = Batch.objects.get()
+    indexed = row.images.filter(status=ImageStatus.INDEXED)
+    kept = row.images.filter(status=ImageStatus.FAILED)
+    assert indexed.count() == 5  # all that fit: none of them was failed for the others
+    assert kept.count() == 3 and {(r.error_code, r.error_msg) for r in kept} == {
+        ("19", NOT_SENT_FULL)
+    }
+    assert all((media / r.original.name).is_file() for r in kept)  # kept to be sent later
+    assert row.status == Batch.Status.FULL
+    page = client.get(reverse("gallery:batch", args=[row.pk])).content.decode()
+    assert "Stopped: library full" in page and "Retry failed" in page
+    library.capacity = 8
+    library.save()
+    with commit():
+        client.post(reverse("gallery:batch-retry", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == Batch.Status.DONE
+    assert set(row.images.values_list("status", flat=True)) == {"indexed"}
+
+
+def test_a_single_upload_into_a_full_library_is_refused_with_19(personas, library):
     library.capacity = 1
     library.save()
     batch = batch_create(actor=personas["editor"], library=library)
     batch_add_files(batch=batch, files=[(make_image(1), "1.jpg")])
-    batch_add_files(batch=batch, files=[(make_image(2), "2.jpg")])
-    batch.refresh_from_db()
-    assert batch.status == Batch.Status.FULL and batch.problems[0]["code"] == 19
+    with pytest.raises(LibraryFull):
+        image_upload(
+            actor=personas["editor"], library=library, data=make_image(2), filename="2.jpg"
+        )
+    assert library.images.count() == 1
 
 
 def test_clearing_a_baidu_library_deletes_known_rows_in_chunks(
