@@ -536,6 +536,8 @@ class ActivityVerb(models.TextChoices):
     IMAGE_EDIT = "image.edit", _("edited")
     IMAGE_DELETE = "image.delete", _("deleted")
     IMAGE_REPUSH = "image.repush", _("pushed again")
+    IMAGE_GONE = "image.gone", _("found the image gone from the backend (deleted elsewhere)")
+    LIBRARY_MIRROR = "library.mirror", _("took in changes made through the API")
     BATCH_CREATE = "batch.create", _("started a batch upload")
     BATCH_CANCEL = "batch.cancel", _("cancelled a job")
     BATCH_RETRY = "batch.retry", _("retried a job's failed images")

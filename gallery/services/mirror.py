@@ -2,7 +2,9 @@
 
 Only backends that can list a library (the built-in engine) have such changes to tell. Entries
 the console does not know become rows (source "API", the backend's thumbnail, no original);
-rows whose ref the backend no longer holds become tombstones.
+rows whose ref the backend no longer holds are gone (`sync.image_gone`: kept, failed as gone,
+where Tuku holds the original; a tombstone otherwise). Each run that changed something is in
+the activity log.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from django.db import DatabaseError, IntegrityError, transaction
 from gallery import images
 from gallery.backends import backend_for
 from gallery.backends.base import ApiImage
-from gallery.models import Image, ImageSource, ImageStatus, Library
-from gallery.services.rows import IN_FLIGHT, remove_files, tombstone
+from gallery.models import ActivityVerb, Image, ImageSource, ImageStatus, Library
+from gallery.services.activity import activity_record
+from gallery.services.rows import IN_FLIGHT, remove_files
+from gallery.services.sync import image_gone
 from gallery.services.task_base import ConsoleTask
+from searchapi.errors import ApiError
 from wire.baidu import MAX_BRIEF_BYTES
 
 log = logging.getLogger(__name__)
+
+GONE_ELSEWHERE = "no longer in the library: deleted through the API"
 
 
 def library_mirror_request(*, library: Library) -> bool:
@@ -72,15 +79,26 @@ def library_mirror_run(*, library_id: int) -> dict[str, int]:
         )
         live = backend.refs(library)
         gone = [pk for ref, pk in rows.items() if ref not in live]
+        error = ApiError(type(backend).codes.gone, GONE_ELSEWHERE, retryable=False)
         files: list[str] = []
         with transaction.atomic():
             for row in Image.objects.select_for_update().filter(
                 pk__in=gone, status=ImageStatus.INDEXED
             ):
-                files += tombstone(row)
+                files += image_gone(row, error)
                 removed += 1
         remove_files(*files)
-    Library.objects.filter(pk=library.pk).update(engine_seq=changes.seq)
+    with transaction.atomic():
+        Library.objects.filter(pk=library.pk).update(engine_seq=changes.seq)
+        if added or removed:
+            activity_record(
+                actor=None,
+                application=library.application,
+                verb=ActivityVerb.LIBRARY_MIRROR,
+                obj=library,
+                added=added,
+                removed=removed,
+            )
     return {"added": added, "removed": removed}
 
 

@@ -23,6 +23,7 @@ from gallery.labels import Labels
 from gallery.models import (
     INT_ATTR_FIELDS,
     STR_ATTR_FIELDS,
+    ActivityVerb,
     Batch,
     Image,
     ImageSource,
@@ -31,6 +32,7 @@ from gallery.models import (
     Picture,
 )
 from gallery.pictures import PictureFields
+from gallery.services.activity import activity_record
 from gallery.services.batches import batch_settle, batch_stop_full
 from gallery.services.rows import IN_FLIGHT, read_original, remove_files, set_status, tombstone
 from gallery.services.task_base import ConsoleTask, wait_start
@@ -252,23 +254,23 @@ def image_update_run(*, image_id: int) -> None:
     labels = Labels.from_json(change) if "tags" in change else None
     # An Alibaba edit: the picture's new attributes under its pair, which never changes.
     picture = _edited_picture(row, change["picture"]) if "picture" in change else None
+    backend = backend_for(library.application)
     try:
-        backend_for(library.application).update(
+        backend.update(
             library, ref=row.cont_sign, brief=change.get("brief"), labels=labels, picture=picture
         )
     except ApiError as exc:
         if exc.retryable:
             raise
+        if type(backend).codes.gone and exc.error_code == type(backend).codes.gone:
+            with transaction.atomic():
+                remove_files(*image_gone(Image.objects.select_for_update().get(pk=image_id), exc))
+            return
         _update_refused(image_id=image_id, error=exc, change=change)
         return
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
-        if "brief" in change:
-            row.brief = change["brief"]
-        if labels is not None:
-            labels.apply(row)
-        if picture is not None:
-            _picture_apply(row, picture)
+        _edit_apply(row, change)
         # Only clear what was sent: a newer edit made meanwhile stays pending.
         row.pending_update = None if row.pending_update == change else row.pending_update
         row.error_code = row.error_msg = ""
@@ -276,6 +278,42 @@ def image_update_run(*, image_id: int) -> None:
         row.save()
         if row.pending_update:
             image_update_task.enqueue(row.pk)
+
+
+def _edit_apply(row: Image, change: dict[str, Any]) -> None:
+    """Copy an edit onto the row (and its Picture): what the backend now holds."""
+    if "brief" in change:
+        row.brief = change["brief"]
+    if "tags" in change:
+        Labels.from_json(change).apply(row)
+    if "picture" in change:
+        _picture_apply(row, _edited_picture(row, change["picture"]))
+
+
+def image_gone(row: Image, error: ApiError) -> list[str]:
+    """The backend no longer holds the row's image: another client deleted it (row locked).
+
+    A kept original is never deleted for that: the row stays, failed as gone, with every edit
+    it was given applied, so that Re-push adds it again as the user left it; the event is in
+    the activity log. A row with nothing kept (an API image) becomes a tombstone. Returns the
+    files to remove once committed.
+    """
+    if not row.original:
+        return tombstone(row)
+    if row.pending_update:
+        _edit_apply(row, dict(row.pending_update))
+        row.pending_update = None
+    set_status(row, ImageStatus.FAILED, error)
+    row.cont_sign = None  # it holds no place in the library any more (ImageQuerySet.held)
+    row.save()
+    activity_record(
+        actor=None,
+        application=row.library.application,
+        verb=ActivityVerb.IMAGE_GONE,
+        obj=row,
+        library=row.library.service,
+    )
+    return []
 
 
 def _edited_picture(row: Image, edit: dict[str, Any]) -> PictureFields:

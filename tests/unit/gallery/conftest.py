@@ -141,3 +141,17 @@ def aliyun_engine(settings, monkeypatch):
         return s
 
     monkeypatch.setattr(aliyun_backend, "http_session", session)
+
+
+@pytest.fixture
+def baidu_engine(settings, monkeypatch):
+    """Baidu-wire calls of built-in applications go to this process's engine, in-process."""
+    settings.ENGINE_URL = "http://testserver"
+    real = baidu_backend.http_session
+
+    def session(*, public_only: bool) -> requests.Session:
+        s = real(public_only=public_only)
+        s.mount("http://testserver", EngineAdapter())
+        return s
+
+    monkeypatch.setattr(baidu_backend, "http_session", session)
