@@ -90,12 +90,14 @@ def image_upload(
     picture: PictureFields | None = None,
     queue: bool = True,
     keep_when_full: bool = False,
+    held: int | None = None,
 ) -> Image:
     """Check, store and queue one image. Raises one of `UploadError` (see `refusal_of`).
 
     With `keep_when_full` (a batch's files), an image that does not fit is stored all the same
     and its row failed as not sent, for "Retry failed" once the capacity is raised; so is every
-    image of a batch the backend stopped as full.
+    image of a batch the backend stopped as full. `held`: the library's rows that take a place
+    (`ImageQuerySet.held`), where the caller counted them already (once for many files).
 
     An Alibaba instance's image is a picture: `picture` (defaults from the file name) instead
     of the brief and labels, and the same bytes may be stored under several pairs. Without
@@ -112,13 +114,16 @@ def image_upload(
         # A brief of spaces is none, as the upload form (which strips) sees it too.
         brief = clean_brief(brief if brief and brief.strip() else brief_from_filename(filename))
         labels = labels.clean(library)
-        existing = library.images.held().filter(sha256=facts.sha256).first()
+        # Any one will do: no ORDER BY, which would make SQLite walk the primary key.
+        existing = next(
+            iter(library.images.held().filter(sha256=facts.sha256).order_by()[:1]), None
+        )
         if existing is not None:
             raise DuplicateImage(existing)
     # Rows the backend holds or will: a failed row that never got there takes no place.
-    full = library.images.held().count() >= library.capacity or (
-        batch is not None and batch.status == Batch.Status.FULL
-    )
+    if held is None:
+        held = library.images.held().count()
+    full = held >= library.capacity or (batch is not None and batch.status == Batch.Status.FULL)
     if full and not keep_when_full:
         raise LibraryFull(
             _("The library is full (%(n)d images). Expand its capacity first.")
@@ -227,9 +232,10 @@ def batch_item(
     source_kind: str = ImageSource.UPLOAD,
     source: str = "",
     queue: bool = True,
+    held: int | None = None,
 ) -> Image | dict[str, Any]:
     """Turn one input into a row of the batch, or into one of its problems (returned as
-    stored)."""
+    stored); `held` as for `image_upload`."""
     try:
         return image_upload(
             actor=batch.created_by,
@@ -244,6 +250,7 @@ def batch_item(
             picture=PictureFields.from_json(batch.picture),
             queue=queue,
             keep_when_full=True,
+            held=held,
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
@@ -261,6 +268,8 @@ def batch_add_files(
     brief, labels = batch.brief or None, Labels.from_json(batch.labels)
     results: list[Image | dict[str, Any]] = []
     added: list[int] = []
+    # Counted once for the request, not once a file: a count walks the library's rows.
+    held = batch.library.images.held().count()
     try:
         for data, filename in files:
             name = filename or "image"
@@ -272,11 +281,12 @@ def batch_add_files(
                 results.append(_too_big(batch, name))
             else:
                 result = batch_item(
-                    batch, data=data, name=name, brief=brief, labels=labels, queue=False
+                    batch, data=data, name=name, brief=brief, labels=labels, queue=False, held=held
                 )
                 results.append(result)
                 if isinstance(result, Image) and result.status == ImageStatus.PENDING:
                     added.append(result.pk)
+                    held += 1
     finally:
         images_add_enqueue(added)
     return results

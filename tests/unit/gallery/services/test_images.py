@@ -37,16 +37,18 @@ def test_edit_waits_for_the_backend_before_the_row_changes(
     assert baidu.libraries["same_hq"][image.cont_sign].brief == "new"
 
 
-def test_edit_of_a_vanished_image_is_reported(
-    library, personas, baidu, django_capture_on_commit_callbacks
+def test_edit_of_a_vanished_image_is_kept_for_a_push_again(
+    library, personas, baidu, django_capture_on_commit_callbacks, media
 ):
     with django_capture_on_commit_callbacks(execute=True):
         image = upload_image(library, personas, brief="old")
-    baidu.libraries["same_hq"].clear()
+    baidu.libraries["same_hq"].clear()  # deleted at Baidu, behind Tuku's back
     with django_capture_on_commit_callbacks(execute=True):
         image_update(actor=personas["editor"], image=image, brief="new")
     image.refresh_from_db()
-    assert (image.brief, image.pending_update, image.error_code) == ("old", None, "216680")
+    assert (image.brief, image.pending_update, image.error_code) == ("new", None, "216680")
+    assert image.status == "failed" and image.cont_sign is None
+    assert (media / image.original.name).is_file()
 
 
 def test_labels_cannot_be_removed_from_an_indexed_image(
