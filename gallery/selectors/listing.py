@@ -139,7 +139,12 @@ def library_page(
 ) -> ListingPage:
     """One page of the grid: `after` a cursor (next page) or `before` one (previous page)."""
     descending = not filters.oldest_first
-    rows: QuerySet[Image] = Image.objects.listed().filter(library=library).filter(filters.where())
+    # A delete leaves the grid at once (console §3.8), though its task may still be at work;
+    # the status filter "Deleting" lists what is on its way out.
+    shown = (
+        Image.objects.listed() if filters.status == ImageStatus.DELETING else Image.objects.live()
+    )
+    rows: QuerySet[Image] = shown.filter(library=library).filter(filters.where())
     if library.is_instance:
         # Prefetched, not joined: a join would need `picture` among the deferred cell fields.
         rows = rows.prefetch_related("picture")

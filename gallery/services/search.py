@@ -81,7 +81,8 @@ def library_search(
     matches = []
     for hit in page.hits:
         found = rows.get(hit.ref) or by_brief.get(hit.brief)
-        matches.append(Match(hit, found, found is not None and found.status == ImageStatus.DELETED))
+        gone = found is not None and found.status in (ImageStatus.DELETING, ImageStatus.DELETED)
+        matches.append(Match(hit, found, gone))
     return SearchOutcome(matches, page.has_more)
 
 

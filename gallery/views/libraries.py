@@ -102,6 +102,8 @@ def _library_header(library: Library) -> dict[str, Any]:
     (the built-in engine also holds images other clients added through the API)."""
     by_status = counts.library_counts(library)
     size = counts.library_backend_size(library)
+    if size is not None:  # the backend still holds the rows being deleted, not for long
+        size = max(0, size - by_status.get(ImageStatus.DELETING))
     return {"counts": by_status, "count": by_status.total if size is None else size}
 
 

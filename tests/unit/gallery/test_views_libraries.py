@@ -211,10 +211,34 @@ def test_once_mirrored_the_page_queues_nothing_more(client, personas, monkeypatc
     assert queued == []
 
 
-def test_tombstones_are_not_listed(viewer, library):
+def test_tombstones_and_rows_being_deleted_are_not_listed(viewer, library):
     rows(library, 1, brief="gone", status=ImageStatus.DELETED)
     rows(library, 1, brief="going", status=ImageStatus.DELETING)
-    assert briefs(viewer.get(reverse("gallery:library", args=[library.pk]))) == ["going"]
+    rows(library, 1, brief="here")
+    assert briefs(viewer.get(reverse("gallery:library", args=[library.pk]))) == ["here"]
+    # What is on its way out is found with the status filter.
+    url = reverse("gallery:library", args=[library.pk]) + "?status=deleting"
+    assert briefs(viewer.get(url)) == ["going"]
+
+
+def test_a_bulk_delete_leaves_the_grid_and_the_count_at_once(client, personas, commit):
+    _app, library = builtin(personas)
+    login(client, personas, "owner")
+    made = rows(library, 3)
+    for i, row in enumerate(made):
+        engine_add(library, f"{i},{i}")
+        Image.objects.filter(pk=row.pk).update(cont_sign=f"{i},{i}")
+    client.get(reverse("gallery:library", args=[library.pk]))  # nothing to mirror: all known
+    ids = [made[0].pk, made[1].pk]
+    # The delete tasks have not run yet (no commit): the rows are still being deleted.
+    client.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        {"action": "delete", "ids": ids, "confirmed": "1"},
+    )
+    assert set(Image.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"deleting"}
+    page = client.get(reverse("gallery:library", args=[library.pk]))
+    assert briefs(page) == [made[2].brief]
+    assert page.context["count"] == 1
 
 
 def test_an_outsider_gets_404(client, personas, library):

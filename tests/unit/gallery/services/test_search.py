@@ -32,3 +32,16 @@ def test_search_maps_hits_to_rows_and_flags_tombstones(
     assert outcome.matches[0].image == kept and outcome.matches[0].hit.score == 1.0
     assert by_sign[gone.cont_sign].deleted is True
     assert by_sign[outside].image is None
+
+
+def test_a_hit_whose_delete_is_still_under_way_is_flagged_deleted(
+    library, personas, baidu, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        going = upload_image(library, personas, seed=3)
+    going.refresh_from_db()
+    images_delete(actor=personas["editor"], images=[going])  # its task has not run yet
+    going.refresh_from_db()
+    assert going.status == "deleting"
+    outcome = library_search(library=library, data=make_image(3))
+    assert [(m.image, m.deleted) for m in outcome.matches] == [(going, True)]
