@@ -29,12 +29,11 @@ def full_message() -> str:
     )
 
 
-def batch_problem(
-    batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
+def problem_of(
+    name: str, code: Any, message: str, duplicate: Image | None = None
 ) -> dict[str, Any]:
-    """Record an input of the job that never became a row (a bad file, a failed download);
-    returns it as stored."""
-    problem = {
+    """One line of a job's problems (`Batch.problems`), as stored."""
+    return {
         "name": name[:300],
         "code": code,
         "message": message[:500],
@@ -42,6 +41,14 @@ def batch_problem(
         # The line names the row already here, not the file that was refused for it.
         "duplicate_brief": duplicate.brief if duplicate is not None else None,
     }
+
+
+def batch_problem(
+    batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
+) -> dict[str, Any]:
+    """Record an input of the job that never became a row (a bad file, a failed download);
+    returns it as stored."""
+    problem = problem_of(name, code, message, duplicate)
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         batch.problems = [*batch.problems, problem]

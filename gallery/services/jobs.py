@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import PurePosixPath
+from typing import Any
 
 from celery import shared_task
 from django.core.exceptions import ValidationError
@@ -19,7 +20,7 @@ from gallery.backends import backend_for
 from gallery.mapping import Mapped, Side, SourceRow, file_name_of, map_row, unique_pic_name
 from gallery.models import ActivityVerb, Batch, Image, ImageStatus, Library
 from gallery.services.activity import Actor, acting_user, activity_record
-from gallery.services.batches import batch_problem, batch_settle, job_give_up
+from gallery.services.batches import batch_problem, batch_settle, job_give_up, problem_of
 from gallery.services.images import images_delete
 from gallery.services.rows import read_original, remove_files, set_status, tombstone
 from gallery.services.sync import images_add_enqueue
@@ -32,6 +33,7 @@ def batch_cancel(*, actor: Actor, batch: Batch) -> int:
     if batch.kind == Batch.Kind.CLEAR:
         raise ValidationError(_("Clearing a library cannot be cancelled."))
     files: list[str] = []
+    not_sent: list[dict[str, Any]] = []
     n = 0
     with transaction.atomic():
         locked = Batch.objects.select_for_update().get(pk=batch.pk)
@@ -56,7 +58,13 @@ def batch_cancel(*, actor: Actor, batch: Batch) -> int:
                     row.error_msg = _("not sent: the re-push was cancelled")
                 row.save()
             else:
+                # The job's page lists what it did not send, since the row itself goes.
+                name = file_name_of(row.source) or row.brief
+                not_sent.append(problem_of(name, "", _("Not sent: the batch was cancelled.")))
                 files += tombstone(row)
+        if not_sent:
+            locked.problems = [*locked.problems, *not_sent]
+            locked.save(update_fields=["problems", "updated_at"])
         activity_record(
             actor=actor,
             application=batch.library.application,

@@ -99,6 +99,13 @@ def test_cancel_tombstones_rows_not_sent_without_a_remote_call(
     assert not [p for p in media.rglob("*") if p.is_file() and "originals" in str(p)]
     if calls is not None:
         assert len(baidu.requests) == calls
+    # The batch's page lists what it did not send, by file name.
+    assert [(p["name"], p["message"]) for p in batch.problems] == [
+        ("1.jpg", "Not sent: the batch was cancelled."),
+        ("2.jpg", "Not sent: the batch was cancelled."),
+    ]
+    page = client.get(reverse("gallery:batch", args=[batch.pk])).content.decode()
+    assert "1.jpg" in page and "2.jpg" in page and "Not sent: the batch was cancelled." in page
     # A second cancel says the batch is not running.
     client.post(reverse("gallery:batch-cancel", args=[batch.pk]))
     late = batch_add_files(batch=batch, files=[(make_image(3), "3.jpg")])[0]
