@@ -755,7 +755,9 @@ class CheckForm(forms.Form):
 
 
 class BulkForm(forms.Form):
-    action = forms.ChoiceField(choices=[("delete", "delete"), ("retag", "retag")])
+    action = forms.ChoiceField(
+        choices=[("delete", "delete"), ("retag", "retag"), ("repush", "repush")]
+    )
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
     confirmed = forms.BooleanField(required=False)
 

@@ -439,25 +439,32 @@ def pictures_delete_task(self: ConsoleTask, library_id: int, selection: dict[str
 
 def image_repush(*, actor: Actor, image: Image) -> Image:
     """Queue a failed row for another add."""
+    if not images_repush(actor=actor, images=[image]):
+        raise ValidationError(_("Only an image whose upload failed can be pushed again."))
+    return Image.objects.get(pk=image.pk)
+
+
+def images_repush(*, actor: Actor, images: Iterable[Image]) -> int:
+    """Queue the failed ones among `images` for another add (the others are left as they
+    are); returns how many."""
     with transaction.atomic():
-        row = (
+        rows = list(
             Image.objects.select_for_update()
             .select_related("library__application")
-            .get(pk=image.pk)
+            .filter(pk__in=[image.pk for image in images], status=ImageStatus.FAILED)
         )
-        if row.status != ImageStatus.FAILED:
-            raise ValidationError(_("Only an image whose upload failed can be pushed again."))
-        set_status(row, ImageStatus.PENDING)
-        row.duplicate_of = None
-        row.save()
-        activity_record(
-            actor=actor,
-            application=row.library.application,
-            verb=ActivityVerb.IMAGE_REPUSH,
-            obj=row,
-        )
-        images_add_enqueue([row.pk])
-    return row
+        for row in rows:
+            set_status(row, ImageStatus.PENDING)
+            row.duplicate_of = None
+            row.save()
+            activity_record(
+                actor=actor,
+                application=row.library.application,
+                verb=ActivityVerb.IMAGE_REPUSH,
+                obj=row,
+            )
+        images_add_enqueue([row.pk for row in rows])
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from gallery.forms import (
 )
 from gallery.models import DEFAULT_CAPACITY, ImageStatus, Library, Role
 from gallery.selectors import batches, counts, images, listing
-from gallery.services.images import images_delete, images_retag
+from gallery.services.images import images_delete, images_repush, images_retag
 from gallery.services.libraries import library_create, library_set_capacity
 from gallery.services.mirror import library_mirror_request
 from gallery.views.applications import detail_context
@@ -162,6 +162,13 @@ def library_bulk(request: AuthedRequest, library_id: int) -> HttpResponse:
             )
         n = images_delete(actor=request.user, images=rows)
         messages.success(request, _("%(n)d image(s) deleted.") % {"n": n})
+        return redirect(back)
+    if form.cleaned_data["action"] == "repush":
+        n = images_repush(actor=request.user, images=rows)
+        if n:
+            messages.success(request, _("%(n)d image(s) queued to be pushed again.") % {"n": n})
+        else:
+            messages.error(request, _("None of the selected images has failed."))
         return redirect(back)
     labels_form = LabelsForm(request.POST, library=library)
     if not labels_form.is_valid() or not labels_form.labels_given:

@@ -19,6 +19,7 @@ from gallery.selectors.listing import PAGE_SIZE, Cursor
 from gallery.services.images import images_delete
 from gallery.services.task_base import ConsoleTask
 from gallery.services.uploads import image_upload
+from tests import fakebaidu
 from tests.conftest import make_image
 from tests.unit.gallery.kit import builtin, engine_add, login
 
@@ -466,3 +467,23 @@ def test_every_asset_is_served_locally(viewer, library, application):
         page = viewer.get(url).content.decode()
         assert not re.search(r'(src|href)="(https?:)?//', page), url
         assert "onclick=" not in page and "onsubmit=" not in page and "onchange=" not in page
+
+
+def test_the_failed_ones_of_a_selection_are_pushed_again_in_bulk(
+    editor, library, upload, commit, baidu, monkeypatch
+):
+    monkeypatch.setitem(fakebaidu.ERRORS, 216203, "input image cannot handle")
+    baidu.fail("same_hq", "add", 216203, 216203)  # refused once each
+    failed = [upload(library, seed) for seed in (1, 2)]
+    fine = upload(library, 3)
+    assert [r.status for r in failed] == ["failed", "failed"] and fine.status == "indexed"
+    url = reverse("gallery:library-bulk", args=[library.pk])
+    with commit():
+        response = editor.post(
+            url, {"action": "repush", "ids": [r.pk for r in [*failed, fine]]}, follow=True
+        )
+    assert "2 image(s) queued to be pushed again." in response.content.decode()
+    assert set(Image.objects.values_list("status", flat=True)) == {"indexed"}
+    assert Activity.objects.filter(verb="image.repush").count() == 2
+    again = editor.post(url, {"action": "repush", "ids": [fine.pk]}, follow=True)
+    assert "None of the selected images has failed." in again.content.decode()
