@@ -135,6 +135,9 @@ def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
         "retag_form": LabelsForm(library=library),
         "statuses": [s for s in ImageStatus if s != ImageStatus.DELETED],
         "batches": batches.library_batches(library, 5),
+        "matches": listing.library_matches(library=library, filters=filters)
+        if filters.active
+        else None,
         **_library_header(library),
     }
     return render(request, "gallery/library.html", context)

@@ -487,3 +487,14 @@ def test_the_failed_ones_of_a_selection_are_pushed_again_in_bulk(
     assert Activity.objects.filter(verb="image.repush").count() == 2
     again = editor.post(url, {"action": "repush", "ids": [fine.pk]}, follow=True)
     assert "None of the selected images has failed." in again.content.decode()
+
+
+def test_a_filtered_listing_says_how_many_images_match(viewer, library, monkeypatch):
+    rows(library, 3, tag1=7)
+    rows(library, 1, tag1=9, brief="lonely.jpg")
+    url = reverse("gallery:library", args=[library.pk])
+    assert "data-matches" not in viewer.get(url).content.decode()  # no filter, no count
+    assert "3 images match." in viewer.get(url + "?tags=7").content.decode()
+    assert "1 image matches." in viewer.get(url + "?q=lonely").content.decode()
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
+    assert "More than 2 images match." in viewer.get(url + "?tags=7").content.decode()
