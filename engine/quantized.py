@@ -17,9 +17,9 @@ and asks again with more rows otherwise.
 File: ``codes.faiss`` in the generation directory. It holds the header faiss writes for an
 IndexScalarQuantizer (QT_8bit_uniform, inner product, its range set so that a code c stands
 for (c - 128) / SCALE) whose ntotal is the capacity, then one code row per vector row:
-round(x·SCALE) clipped to int8, plus 128. faiss maps
-it (IO_FLAG_MMAP_IFC), so every process shares one copy through the page cache; writers fill
-rows through numpy past the published size, as they do for the other columns.
+round(x·SCALE) clipped to int8, plus 128. faiss maps it (IO_FLAG_MMAP_IFC), so every process
+shares one copy through the page cache; writers fill rows through numpy past the published
+size, as they do for the other columns.
 """
 
 from __future__ import annotations
@@ -125,22 +125,16 @@ def scanner(path: Path) -> Any:
     return faiss.read_index(str(path), flags)
 
 
-_pool: ThreadPoolExecutor | None = None
-
-
+@functools.cache
 def _threads() -> ThreadPoolExecutor:
-    """The scanning threads: one part each, so each runs faiss on one OpenMP thread (set per
-    thread: the process's other faiss calls keep theirs). Parts already use every core, and
-    OpenMP threads on top of them spin against each other (measured: 51 against 28 ms)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(
-            max(1, os.cpu_count() or 1),
-            thread_name_prefix="engine-scan",
-            initializer=ann.ann_library().omp_set_num_threads,
-            initargs=(1,),
-        )
-    return _pool
+    """The scanning threads, one part each. Each runs faiss on one OpenMP thread (set per
+    thread, so the process's other faiss calls keep theirs): the parts already use every core."""
+    return ThreadPoolExecutor(
+        max(1, os.cpu_count() or 1),
+        thread_name_prefix="engine-scan",
+        initializer=ann.ann_library().omp_set_num_threads,
+        initargs=(1,),
+    )
 
 
 def candidates(
