@@ -120,7 +120,7 @@ def _seed(rows: int, library_id: int, user_id: int) -> None:
         "library_id, original, thumbnail, sha256, width, height, bytes, format, source, "
         "source_kind, cont_sign, brief, tag1, tag2, class_id1, class_id2, status, error_code, "
         "error_msg, pending_update, uploaded_by_id, created_at, updated_at, status_changed_at, "
-        "deleted_at, duplicate_of_id"
+        "deleted_at, duplicate_of_id, lease_owner, waits"
     )
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -172,6 +172,8 @@ def _seed(rows: int, library_id: int, user_id: int) -> None:
                         created,
                         created if status == "deleted" else None,
                         None,
+                        "",
+                        0,
                     )
                 )
         print(f"seeded {rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)

@@ -178,7 +178,7 @@ def _shown(library: Library, filters: ListingFilter) -> QuerySet[Image]:
 
 # Filtered listings say how many rows match, counting at most this many: beyond it the count
 # would cost more than the page (the listing benchmark's 1M rows).
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
