@@ -4,6 +4,7 @@ writes happen in `services`, which validate again (a form is a courtesy, not the
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -374,6 +375,17 @@ class InstanceForm(forms.Form):
 
 class CapacityForm(forms.Form):
     capacity = forms.IntegerField(label=_("New capacity"), min_value=1, max_value=2_000_000_000)
+
+
+class ThresholdForm(forms.Form):
+    """The score from which "Is this image already here?" answers "likely in library"."""
+
+    threshold = forms.DecimalField(
+        label=_("“Likely in library” from score"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1"),
+        decimal_places=2,
+    )
 
 
 # --- images -----------------------------------------------------------------------------------

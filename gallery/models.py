@@ -528,6 +528,7 @@ class ActivityVerb(models.TextChoices):
     LIBRARY_CREATE = "library.create", _("created the library")
     LIBRARY_REGISTER = "library.register", _("registered the library")
     LIBRARY_CAPACITY = "library.capacity", _("changed the capacity")
+    LIBRARY_THRESHOLD = "library.threshold", _("changed the “already here?” threshold")
     LIBRARY_SEARCH = "library.search", _("searched")
     LIBRARY_REPUSH = "library.repush", _("pushed the library again")
     LIBRARY_COPY = "library.copy", _("copied a library into this one")

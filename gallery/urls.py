@@ -69,6 +69,11 @@ urlpatterns = [
     ),
     path("libraries/<int:library_id>/bulk/", libraries.library_bulk, name="library-bulk"),
     path("libraries/<int:library_id>/upload/", uploads.library_upload, name="upload"),
+    path(
+        "libraries/<int:library_id>/threshold/",
+        uploads.library_threshold,
+        name="library-threshold",
+    ),
     path("libraries/<int:library_id>/status/", images.library_status, name="library-status"),
     path("libraries/<int:library_id>/check/", search.library_check, name="library-check"),
     path("libraries/<int:library_id>/search/", search.library_search, name="search"),

@@ -117,3 +117,22 @@ def library_set_capacity(*, actor: Actor, library: Library, capacity: int) -> Li
             capacity=capacity,
         )
     return library
+
+
+def library_set_match_threshold(*, actor: Actor, library: Library, threshold: float) -> Library:
+    """Set the score from which "Is this image already here?" answers "likely in library"."""
+    if not 0 < threshold <= 1:
+        raise ValidationError({"threshold": _("The threshold is a score above 0, at most 1.")})
+    with transaction.atomic():
+        previous = library.match_threshold
+        library.match_threshold = threshold
+        library.save(update_fields=["match_threshold"])
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb=ActivityVerb.LIBRARY_THRESHOLD,
+            obj=library,
+            previous=previous,
+            threshold=threshold,
+        )
+    return library

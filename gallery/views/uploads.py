@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -16,12 +17,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from gallery.access import get_batch, get_library
-from gallery.forms import CheckForm, UploadForm
+from gallery.forms import CheckForm, ThresholdForm, UploadForm
 from gallery.labels import Labels
 from gallery.models import Batch, Image, Library, Role
 from gallery.pictures import PictureFields
 from gallery.selectors import batches, images
 from gallery.services import uploads
+from gallery.services.libraries import library_set_match_threshold
 from gallery.views.helpers import (
     AuthedRequest,
     add_errors,
@@ -149,18 +151,56 @@ def library_upload(request: AuthedRequest, library_id: int) -> HttpResponse:
                 )
             if wants_json(request):
                 return JsonResponse({"ok": True, "results": results})
+    status = 400 if request.method == "POST" and not form.is_valid() else 200
+    return _upload_page(request, library, form=form, results=results, status=status)
+
+
+def _upload_page(
+    request: AuthedRequest,
+    library: Library,
+    *,
+    form: UploadForm,
+    results: list[dict[str, Any]] | None = None,
+    threshold_form: ThresholdForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     context = {
         "library": library,
         "application": library.application,
         "form": form,
-        "results": results,
+        "results": results or [],
         "recent": images.recent_uploads(library, request.user),
         "batches": batches.library_batches(library, 5),
         "check_form": CheckForm(),
+        "threshold_form": threshold_form
+        or ThresholdForm(initial={"threshold": f"{library.match_threshold:.2f}"}),
         "max_bytes": upload_limit(library),
     }
-    status = 400 if request.method == "POST" and not form.is_valid() else 200
     return render(request, "gallery/upload.html", context, status=status)
+
+
+@login_required
+@require_POST
+def library_threshold(request: AuthedRequest, library_id: int) -> HttpResponse:
+    """Set the library's "already here?" threshold, from the upload page."""
+    library, _role = get_library(request.user, library_id, Role.EDITOR)
+    form = ThresholdForm(request.POST)
+    if form.is_valid():
+        try:
+            library_set_match_threshold(
+                actor=request.user, library=library, threshold=float(form.cleaned_data["threshold"])
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("“Likely in library” now from score %(t).2f.") % {"t": library.match_threshold},
+            )
+            return redirect(reverse("gallery:upload", args=[library.pk]) + "#check-title")
+    return _upload_page(
+        request, library, form=UploadForm(library=library), threshold_form=form, status=400
+    )
 
 
 def _upload_through_batch(

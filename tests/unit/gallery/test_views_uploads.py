@@ -397,3 +397,24 @@ def test_an_upload_that_failed_before_reaching_the_library_is_not_already_here(
     again = post(editor, library, commit, files=jpeg("one.jpg")).json()["results"][0]
     assert again["ok"], again
     assert Image.objects.get(pk=again["image"]["id"]).status == ImageStatus.INDEXED
+
+
+def test_an_editor_sets_the_already_here_threshold_beside_the_check(
+    editor, library, client, personas
+):
+    url = reverse("gallery:library-threshold", args=[library.pk])
+    page = editor.get(reverse("gallery:upload", args=[library.pk])).content.decode()
+    assert url in page and 'value="0.90"' in page
+    response = editor.post(url, {"threshold": "0.8"})
+    assert response.status_code == 302
+    library.refresh_from_db()
+    assert library.match_threshold == 0.8
+    activity = Activity.objects.get(verb="library.threshold")
+    assert activity.detail == {"previous": 0.9, "threshold": 0.8}
+    refused = editor.post(url, {"threshold": "1.5"})
+    assert refused.status_code == 400
+    assert "Ensure this value is less than or equal to 1." in refused.content.decode()
+    library.refresh_from_db()
+    assert library.match_threshold == 0.8
+    client.force_login(personas["viewer"])
+    assert client.post(url, {"threshold": "0.5"}).status_code == 403
