@@ -30,9 +30,14 @@ def full_message() -> str:
 
 
 def problem_of(
-    name: str, code: Any, message: str, duplicate: Image | None = None
+    name: str,
+    code: Any,
+    message: str,
+    duplicate: Image | None = None,
+    proposal: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One line of a job's problems (`Batch.problems`), as stored."""
+    """One line of a job's problems (`Batch.problems`), as stored; `proposal`: what a refused
+    duplicate would have had (uploads.DuplicateImage)."""
     return {
         "name": name[:300],
         "code": code,
@@ -40,15 +45,21 @@ def problem_of(
         "duplicate": duplicate.pk if duplicate is not None else None,
         # The line names the row already here, not the file that was refused for it.
         "duplicate_brief": duplicate.brief if duplicate is not None else None,
+        "proposal": proposal,
     }
 
 
 def batch_problem(
-    batch_id: int, name: str, code: Any, message: str, duplicate: Image | None = None
+    batch_id: int,
+    name: str,
+    code: Any,
+    message: str,
+    duplicate: Image | None = None,
+    proposal: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Record an input of the job that never became a row (a bad file, a failed download);
     returns it as stored."""
-    problem = problem_of(name, code, message, duplicate)
+    problem = problem_of(name, code, message, duplicate, proposal)
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         batch.problems = [*batch.problems, problem]

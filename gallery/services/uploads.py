@@ -44,11 +44,23 @@ class LibraryFull(ValidationError):
 
 
 class DuplicateImage(Exception):
-    """The library already holds these exact bytes as `image`."""
+    """The library already holds these exact bytes as `image`; `proposal` is the brief and
+    labels the refused upload would have had, to offer on that image's edit form instead."""
 
-    def __init__(self, image: Image) -> None:
+    def __init__(self, image: Image, proposal: dict[str, str] | None = None) -> None:
         super().__init__(f"already in the library as image {image.pk}")
         self.image = image
+        self.proposal = proposal
+
+
+def edit_proposal(brief: str, labels: Labels) -> dict[str, str]:
+    """An edit form's fields as a query string carries them (`views.images.image_detail`)."""
+    proposal = {"brief": brief, "tags": ", ".join(str(tag) for tag in labels.tags)}
+    for name in ("class_id1", "class_id2"):
+        value = getattr(labels, name)
+        if value is not None:
+            proposal[name] = str(value)
+    return proposal
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class UploadRefusal:
     code: int | str
     message: str
     duplicate: Image | None = None
+    proposal: dict[str, str] | None = None  # see DuplicateImage
 
 
 UploadError = (images.ImageInvalid, DuplicateImage, ValidationError)
@@ -68,7 +81,9 @@ def refusal_of(exc: Exception) -> UploadRefusal:
     if isinstance(exc, images.ImageInvalid):
         return UploadRefusal(exc.code, exc.message)
     if isinstance(exc, DuplicateImage):
-        return UploadRefusal(216681, _("The same file (SHA-256) is already here."), exc.image)
+        return UploadRefusal(
+            216681, _("The same file (SHA-256) is already here."), exc.image, exc.proposal
+        )
     if isinstance(exc, LibraryFull):
         return UploadRefusal(19, " ".join(exc.messages))
     if isinstance(exc, ValidationError):
@@ -119,7 +134,7 @@ def image_upload(
             iter(library.images.held().filter(sha256=facts.sha256).order_by()[:1]), None
         )
         if existing is not None:
-            raise DuplicateImage(existing)
+            raise DuplicateImage(existing, edit_proposal(brief, labels))
     # Rows the backend holds or will: a failed row that never got there takes no place.
     if held is None:
         held = library.images.held().count()
@@ -254,7 +269,9 @@ def batch_item(
         )
     except UploadError as exc:
         refusal = refusal_of(exc)
-        return batch_problem(batch.pk, name, refusal.code, refusal.message, refusal.duplicate)
+        return batch_problem(
+            batch.pk, name, refusal.code, refusal.message, refusal.duplicate, refusal.proposal
+        )
 
 
 def batch_add_files(

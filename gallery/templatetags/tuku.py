@@ -228,6 +228,7 @@ def _js_texts(page: str) -> dict[str, str]:
             "refused": _("Refused"),
             "preview": _("preview"),
             "already_here": _("Already here as “%s”"),
+            "update_instead": _("Update its brief and tags instead"),
             "batch": _("Batch %s: follow its progress (it goes on if you close this page)"),
             "duplicate": _("the image already in the library"),
             "too_big": _("The file is %s MiB, over the limit of this library."),

@@ -4,6 +4,7 @@ the `next` target, and the JSON lines the polling pages read."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -96,10 +97,16 @@ def image_json(image: Image, service: str) -> dict[str, Any]:
 
 
 def refusal_json(
-    name: str, code: object, message: str, service: str, duplicate: tuple[int, str] | None
+    name: str,
+    code: object,
+    message: str,
+    service: str,
+    duplicate: tuple[int, str] | None,
+    proposal: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The result line of an input that did not become a row (`duplicate`: id and brief of
-    the row that already holds the same bytes)."""
+    the row that already holds the same bytes; `proposal`: the brief and labels the input
+    would have had, offered on that row's edit form by `update_url`)."""
     line: dict[str, Any] = {
         "name": name,
         "ok": False,
@@ -107,7 +114,10 @@ def refusal_json(
     }
     if duplicate is not None:
         pk, brief = duplicate
-        line["duplicate"] = {"id": pk, "url": reverse("gallery:image", args=[pk]), "brief": brief}
+        url = reverse("gallery:image", args=[pk])
+        line["duplicate"] = {"id": pk, "url": url, "brief": brief}
+        if proposal:
+            line["duplicate"]["update_url"] = f"{url}?{urlencode(proposal)}#edit"
     return line
 
 
@@ -123,4 +133,5 @@ def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
         problem.get("message", ""),
         service,
         (duplicate, brief) if duplicate else None,
+        problem.get("proposal"),
     )

@@ -67,7 +67,9 @@ def _picture_initial(picture: Picture, pending: dict[str, Any] | None) -> dict[s
     }
 
 
-def _preview_context(image: Image, role: Role, **extra: Any) -> dict[str, Any]:
+def _preview_context(
+    image: Image, role: Role, *, proposal: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
     library = image.library
     pending = image.pending_update or {}
     context: dict[str, Any] = {
@@ -111,8 +113,10 @@ def _preview_context(image: Image, role: Role, **extra: Any) -> dict[str, Any]:
             "tags": ", ".join(str(t) for t in pending.get("tags", image.tags)),
             "class_id1": pending.get("class_id1", image.class_id1),
             "class_id2": pending.get("class_id2", image.class_id2),
+            **(proposal or {}),
         }
         context["form"] = ImageEditForm(initial=initial, library=library)
+        context["proposed"] = bool(proposal)
     context.update(extra)
     return context
 
@@ -120,8 +124,15 @@ def _preview_context(image: Image, role: Role, **extra: Any) -> dict[str, Any]:
 @login_required
 @require_GET
 def image_detail(request: AuthedRequest, image_id: int) -> HttpResponse:
+    """The preview. An upload refused as this same file links here with the brief and labels it
+    would have had (`views.helpers.refusal_json`): the edit form offers them instead."""
     image, role = get_image(request.user, image_id)
-    return render(request, "gallery/image.html", _preview_context(image, role))
+    proposal = {
+        name: request.GET[name][:300]
+        for name in ("brief", "tags", "class_id1", "class_id2")
+        if name in request.GET
+    }
+    return render(request, "gallery/image.html", _preview_context(image, role, proposal=proposal))
 
 
 @login_required

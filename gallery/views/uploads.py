@@ -61,7 +61,9 @@ def _upload_one(
         refusal = uploads.refusal_of(exc)
         holder = refusal.duplicate
         duplicate = (holder.pk, holder.brief) if holder is not None else None
-        return refusal_json(name, refusal.code, refusal.message, library.service, duplicate)
+        return refusal_json(
+            name, refusal.code, refusal.message, library.service, duplicate, refusal.proposal
+        )
     line: dict[str, Any] = {"name": name, "ok": True, "image": image_json(image, library.service)}
     if images.brief_taken(image):
         line["warning"] = _("Another image in this library has the same brief.")

@@ -39,6 +39,7 @@
     item.li.appendChild(why);
     if (duplicate) {
       item.li.appendChild(Tuku.el("a", { href: duplicate.url, text: t("already_here", duplicate.brief) }));
+      if (duplicate.update_url) item.li.appendChild(Tuku.el("a", { href: duplicate.update_url, text: t("update_instead") }));
     }
   }
 

@@ -37,6 +37,14 @@ def test_files_posted_into_a_batch_become_its_rows_and_it_ends_done(
     page = client.get(reverse("gallery:batch", args=[row.pk])).content.decode()
     # a2.jpg was refused for a.jpg's bytes: its line names the row already here.
     assert "a2.jpg" in page and "216681" in page and "Already here as “a.jpg”" in page
+    # … and offers to give that row the refused file's brief and tags instead.
+    update_url = lines[2]["duplicate"]["update_url"]
+    assert "brief=a2.jpg" in update_url and "tags=7" in update_url
+    assert "Update its brief and tags instead" in page and "data-update-instead" in page
+    edit = client.get(update_url).content.decode()
+    assert "data-proposed" in edit and 'value="a2.jpg"' in edit
+    plain = client.get(lines[2]["duplicate"]["url"]).content.decode()
+    assert "data-proposed" not in plain and 'value="a.jpg"' in plain
 
 
 def test_urls_are_downloaded_by_a_task_with_every_failure_in_words(
