@@ -7,7 +7,7 @@
    over a year, 80 % with a first tag and 30 % with a second (1..1000), 97 % indexed, 1.5 %
    failed, 1 % pending, 0.5 % tombstones; briefs like ``IMG_0001234_harbour.jpg``.
 2. Renders the library page through Django's test client (an owner, logged in) for: the first
-   page, a deep keyset page (row 900,000), one tag, two tags AND, a status, a common brief
+   page, a deep keyset page (row 900,000), sorted by brief (first and deep page), one tag, two tags AND, a status, a common brief
    substring and a rare one; then prints p50/p95 per case and the machine.
 
 Target: p95 <= 150 ms for every case. ``--reuse`` keeps an already seeded database.
@@ -261,6 +261,11 @@ def main(argv: list[str]) -> int:
         "first page": {},
         "deep keyset page (row 900,000)": {"after": Cursor(created_at, pk).encode()},
         "oldest first": {"sort": "old"},
+        "sorted by brief": {"sort": "brief"},
+        "sorted by brief, deep keyset page": {
+            "sort": "brief",
+            "after": Cursor("IMG_0900000_", 0).encode(),
+        },
         "tag 417": {"tags": "417"},
         f"tags {pair[0]} AND {pair[1]}": {"tags": f"{pair[0]},{pair[1]}", "tag_logic": "0"},
         f"tags {pair[0]} OR {pair[1]}": {"tags": f"{pair[0]},{pair[1]}", "tag_logic": "1"},

@@ -553,7 +553,7 @@ class ListingForm(LabelsForm):
     sort = forms.ChoiceField(
         label=_("Sort"),
         required=False,
-        choices=[("new", _("Newest first")), ("old", _("Oldest first"))],
+        choices=[("new", _("Newest first")), ("old", _("Oldest first")), ("brief", _("Brief A–Z"))],
     )
     after = forms.CharField(required=False, max_length=200)
     before = forms.CharField(required=False, max_length=200)

@@ -1,7 +1,8 @@
 """The library page's grid: filters with the API's semantics and keyset paging.
 
-The listing pages by keyset on (created_at, id), never by OFFSET, so a deep page costs what the
-first one does (see ``bench/listing.py``, measured on 1,000,000 rows in PostgreSQL).
+The listing pages by keyset on (created_at, id), or (brief, id) when sorted by brief, never by
+OFFSET, so a deep page costs what the first one does (see ``bench/listing.py``, measured on
+1,000,000 rows in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -47,8 +48,17 @@ class ListingFilter:
     class_id2: int | None = None
     status: str = ""
     q: str = ""
-    oldest_first: bool = False
+    sort: str = "new"  # "new" (newest first), "old" (oldest first) or "brief" (A to Z)
     product_id: str = ""  # an Alibaba instance: the pictures of one product
+
+    @property
+    def key(self) -> str:
+        """The column the grid is ordered by (then by id)."""
+        return "brief" if self.sort == "brief" else "created_at"
+
+    @property
+    def descending(self) -> bool:
+        return self.sort == "new"
 
     def where(self) -> Q:
         """Everything but the brief substring, which `library_page` applies itself."""
@@ -88,20 +98,25 @@ def _tags_q(tags: tuple[int, ...], logic: int) -> Q:
 
 @dataclass(frozen=True)
 class Cursor:
-    created_at: datetime
+    """A place in the grid: the last row's sort key (its created_at, or its brief when sorted
+    by brief) and id."""
+
+    key: datetime | str
     id: int
 
     def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        head = f"b|{self.key}" if isinstance(self.key, str) else self.key.isoformat()
+        return base64.urlsafe_b64encode(f"{head}|{self.id}".encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> Cursor | None:
         """A cursor from the query string, or None if it is not one of ours."""
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            stamp, pk = raw.split("|")
-            when = datetime.fromisoformat(stamp)
+            head, pk = raw.rsplit("|", 1)
+            if head.startswith("b|"):
+                return cls(head[2:], int(pk))
+            when = datetime.fromisoformat(head)
             if when.tzinfo is None:
                 return None
             return cls(when, int(pk))
@@ -117,15 +132,15 @@ class ListingPage:
     first: bool
 
 
-def _after(cursor: Cursor, descending: bool) -> Q:
-    # The redundant bound on created_at alone lets the database seek the index to the cursor
+def _after(cursor: Cursor, key: str, descending: bool) -> Q:
+    # The redundant bound on the key alone lets the database seek the index to the cursor
     # instead of filtering every row before it (row comparison is not portable).
     if descending:
-        return Q(created_at__lte=cursor.created_at) & (
-            Q(created_at__lt=cursor.created_at) | Q(id__lt=cursor.id)
+        return Q(**{f"{key}__lte": cursor.key}) & (
+            Q(**{f"{key}__lt": cursor.key}) | Q(id__lt=cursor.id)
         )
-    return Q(created_at__gte=cursor.created_at) & (
-        Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id)
+    return Q(**{f"{key}__gte": cursor.key}) & (
+        Q(**{f"{key}__gt": cursor.key}) | Q(id__gt=cursor.id)
     )
 
 
@@ -138,34 +153,42 @@ def library_page(
     size: int = PAGE_SIZE,
 ) -> ListingPage:
     """One page of the grid: `after` a cursor (next page) or `before` one (previous page)."""
-    descending = not filters.oldest_first
+    key, descending = filters.key, filters.descending
     rows = _shown(library, filters)
     if library.is_instance:
         # Prefetched, not joined: a join would need `picture` among the deferred cell fields.
         rows = rows.prefetch_related("picture")
-    order = ["-created_at", "-id"] if descending else ["created_at", "id"]
-    reverse = ["created_at", "id"] if descending else ["-created_at", "-id"]
-    back = Cursor.decode(before) if before else None
-    forward = Cursor.decode(after) if after and back is None else None
+    order = [f"-{key}", "-id"] if descending else [key, "id"]
+    reverse = [key, "id"] if descending else [f"-{key}", "-id"]
+    back = _decoded(before, key)
+    forward = _decoded(after, key) if back is None else None
     if back is not None:
         # Walk backwards from the cursor, then show the rows in the page's own order.
-        found = _fetch(rows.filter(_after(back, not descending)), reverse, size + 1, filters.q)
+        found = _fetch(rows.filter(_after(back, key, not descending)), reverse, size + 1, filters.q)
         more_before = len(found) > size
         page = list(reversed(found[:size]))
         first = not more_before
     else:
         if forward is not None:
-            rows = rows.filter(_after(forward, descending))
+            rows = rows.filter(_after(forward, key, descending))
         found = _fetch(rows, order, size + 1, filters.q)
         page = found[:size]
         first = forward is None
     has_next = back is not None or len(found) > size
-    next_cursor = _cursor(page[-1]) if page and has_next else None
+    next_cursor = _cursor(page[-1], key) if page and has_next else None
     if back is not None and page:
         # Coming back, there is always a next page: the one we came from.
-        next_cursor = _cursor(page[-1])
-    prev_cursor = _cursor(page[0]) if page and not first else None
+        next_cursor = _cursor(page[-1], key)
+    prev_cursor = _cursor(page[0], key) if page and not first else None
     return ListingPage(page, next_cursor, prev_cursor, first)
+
+
+def _decoded(text: str, key: str) -> Cursor | None:
+    """The cursor, if it is one of ours for this order (another sort's starts afresh)."""
+    cursor = Cursor.decode(text) if text else None
+    if cursor is None or isinstance(cursor.key, str) != (key == "brief"):
+        return None
+    return cursor
 
 
 def _shown(library: Library, filters: ListingFilter) -> QuerySet[Image]:
@@ -218,7 +241,7 @@ def _fetch(rows: QuerySet[Image], order: list[str], limit: int, q: str) -> list[
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT w.id FROM ({inner}) w WHERE UPPER(w.brief) LIKE UPPER(%s) ESCAPE '\\' "  # noqa: S608 - the inner query is the ORM's, with parameters
-            f"ORDER BY w.created_at {direction}, w.id {direction} LIMIT %s",
+            f"ORDER BY w.{order[0].lstrip('-')} {direction}, w.id {direction} LIMIT %s",
             (*params, pattern, limit),
         )
         ids = [row[0] for row in cursor.fetchall()]
@@ -233,8 +256,8 @@ def _fetch(rows: QuerySet[Image], order: list[str], limit: int, q: str) -> list[
     return [by_id[pk] for pk in ids if pk in by_id]
 
 
-def _cursor(image: Image) -> str:
-    return Cursor(image.created_at, image.pk).encode()
+def _cursor(image: Image, key: str) -> str:
+    return Cursor(getattr(image, key), image.pk).encode()
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def _listing_filters(form: ListingForm) -> listing.ListingFilter:
         class_id2=data.get("class_id2"),
         status=data.get("status") or "",
         q=(data.get("q") or "").strip(),
-        oldest_first=data.get("sort") == "old",
+        sort=data.get("sort") or "new",
         product_id=(data.get("product_id") or "").strip(),
     )
 

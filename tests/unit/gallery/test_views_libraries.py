@@ -498,3 +498,24 @@ def test_a_filtered_listing_says_how_many_images_match(viewer, library, monkeypa
     assert "1 image matches." in viewer.get(url + "?q=lonely").content.decode()
     monkeypatch.setattr(listing, "COUNT_CAP", 2)
     assert "More than 2 images match." in viewer.get(url + "?tags=7").content.decode()
+
+
+def test_sorted_by_brief_the_grid_pages_by_brief_both_ways(viewer, library):
+    names = [f"{chr(ord('a') + i % 26)}|{i:03d}.jpg" for i in range(PAGE_SIZE + 10)]
+    for name in names:
+        rows(library, 1, brief=name)
+    rows(library, 2, brief="a|000.jpg")  # ties on the brief go by id
+    url = reverse("gallery:library", args=[library.pk])
+    expected = sorted([*names, "a|000.jpg", "a|000.jpg"])
+    first = viewer.get(url, {"sort": "brief"})
+    assert briefs(first) == expected[:PAGE_SIZE]
+    second = viewer.get(url, {"sort": "brief", "after": first.context["page"].next_cursor})
+    assert briefs(second) == expected[PAGE_SIZE:]
+    back = viewer.get(url, {"sort": "brief", "before": second.context["page"].prev_cursor})
+    assert briefs(back) == expected[:PAGE_SIZE] and back.context["page"].first
+    # A brief substring keeps the order.
+    found = viewer.get(url, {"sort": "brief", "q": "|00"})
+    assert briefs(found) == [b for b in expected if "|00" in b]
+    # A cursor of another order starts the page afresh.
+    other = viewer.get(url, {"sort": "new"}).context["page"].next_cursor
+    assert briefs(viewer.get(url, {"sort": "brief", "after": other})) == expected[:PAGE_SIZE]
