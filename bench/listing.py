@@ -7,8 +7,9 @@
    over a year, 80 % with a first tag and 30 % with a second (1..1000), 97 % indexed, 1.5 %
    failed, 1 % pending, 0.5 % tombstones; briefs like ``IMG_0001234_harbour.jpg``.
 2. Renders the library page through Django's test client (an owner, logged in) for: the first
-   page, a deep keyset page (row 900,000), sorted by brief (first and deep page), one tag, two tags AND, a status, a common brief
-   substring and a rare one; then prints p50/p95 per case and the machine.
+   page, a deep keyset page (row 900,000), sorted by brief (first and deep page), one tag,
+   two tags AND, a status, a common brief substring and a rare one; then prints p50/p95 per
+   case and the machine.
 
 Target: p95 <= 150 ms for every case. ``--reuse`` keeps an already seeded database.
 """

@@ -13,7 +13,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from gallery.models import ROLE_RANK, Application, Batch, Image, Library, Membership, Role
+from gallery.models import (
+    ROLE_RANK,
+    Application,
+    Batch,
+    Image,
+    ImageStatus,
+    Library,
+    Membership,
+    Role,
+)
 
 
 def can(role: Role, needed: Role) -> bool:
@@ -73,6 +82,18 @@ def get_image(user: User, image_id: int, needed: Role = Role.VIEWER) -> tuple[Im
     if image is None:
         raise Http404
     return image, _require(user, image.library.application, needed)
+
+
+def get_tombstone(user: User, image_id: int) -> Image | None:
+    """The tombstone of a deleted image, for a member of its application; None otherwise."""
+    image = (
+        Image.objects.select_related("library__application")
+        .filter(pk=image_id, status=ImageStatus.DELETED)
+        .first()
+    )
+    if image is None or role_of(user, image.library.application) is None:
+        return None
+    return image
 
 
 def get_batch(user: User, batch_id: int, needed: Role = Role.VIEWER) -> tuple[Batch, Role]:

@@ -22,10 +22,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from gallery.access import can, get_image, get_library
+from gallery.access import can, get_image, get_library, get_tombstone
 from gallery.forms import ImageEditForm, PictureDeleteForm, PictureEditForm
 from gallery.models import INT_ATTR_FIELDS, STR_ATTR_FIELDS, Image, Picture, Role
 from gallery.selectors import history
+from gallery.selectors.history import deleted_by
 from gallery.selectors.images import image_duplicate_of, image_pending, images_status
 from gallery.services import images
 from gallery.services.images import DeletePreview, PictureSelection
@@ -126,7 +127,15 @@ def _preview_context(
 def image_detail(request: AuthedRequest, image_id: int) -> HttpResponse:
     """The preview. An upload refused as this same file links here with the brief and labels it
     would have had (`views.helpers.refusal_json`): the edit form offers them instead."""
-    image, role = get_image(request.user, image_id)
+    try:
+        image, role = get_image(request.user, image_id)
+    except Http404:
+        gone = get_tombstone(request.user, image_id)
+        if gone is None:
+            raise
+        # A deleted image's address says what became of it, not just "not found".
+        context = {"image": gone, "library": gone.library, "deleted_by": deleted_by(gone)}
+        return render(request, "gallery/image_deleted.html", context, status=410)
     proposal = {
         name: request.GET[name][:300]
         for name in ("brief", "tags", "class_id1", "class_id2")

@@ -140,7 +140,7 @@ def test_delete_asks_first(editor, image, commit, baidu, media):
     assert response["Location"] == reverse("gallery:library", args=[image.library_id])
     image.refresh_from_db()
     assert image.status == ImageStatus.DELETED and not image.original
-    assert editor.get(reverse("gallery:image", args=[image.pk])).status_code == 404
+    assert editor.get(reverse("gallery:image", args=[image.pk])).status_code == 410  # tombstone
     assert [c[1] for c in baidu.calls][-1] == "delete"
 
 
@@ -213,3 +213,24 @@ def test_a_duplicate_links_to_the_holder(editor, library, personas, image, commi
     page = editor.get(reverse("gallery:image", args=[twin.pk])).content.decode()
     assert "already in the library" in page
     assert reverse("gallery:image", args=[image.pk]) in page
+
+
+def test_a_deleted_images_address_says_it_was_deleted_and_by_whom(
+    editor, library, personas, commit, baidu, client
+):
+    with commit():
+        image = image_upload(
+            actor=personas["editor"], library=library, data=make_image(31), filename="gone.jpg"
+        )
+    with commit():
+        editor.post(reverse("gallery:image-delete", args=[image.pk]))
+    image.refresh_from_db()
+    assert image.status == ImageStatus.DELETED
+    page = editor.get(reverse("gallery:image", args=[image.pk]))
+    text = page.content.decode()
+    assert page.status_code == 410 and "data-tombstone" in text and "gone.jpg" in text
+    assert f"Deleted by {personas['editor'].get_username()} on" in text
+    # Its files and edits stay 404, and an outsider learns nothing.
+    assert editor.get(reverse("gallery:image-thumbnail", args=[image.pk])).status_code == 404
+    client.force_login(personas["outsider"])
+    assert client.get(reverse("gallery:image", args=[image.pk])).status_code == 404
