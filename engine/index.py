@@ -56,11 +56,11 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
@@ -145,19 +145,7 @@ class _Columns:
         arrays: dict[str, np.ndarray] = {}
         for name, (dtype, per_row) in _COLUMNS.items():
             shape = (cap_v if per_row else cap_e,) + ((dim,) if name == "vectors" else ())
-            size = math.prod(shape) * dtype.itemsize
-            try:
-                handle = (path / f"{name}.bin").open("r+b")
-            except FileNotFoundError as exc:
-                raise _Unreadable(str(exc)) from None
-            with handle:
-                if os.fstat(handle.fileno()).st_size < size:
-                    if not grow:
-                        raise _Unreadable(f"{path / name}.bin is shorter than its head says")
-                    # Sparse: capacity costs no disk and no memory until rows are written.
-                    os.ftruncate(handle.fileno(), size)
-                mapped = mmap.mmap(handle.fileno(), size)
-            self._maps.append(mapped)
+            mapped = self._map(path / f"{name}.bin", math.prod(shape) * dtype.itemsize, grow=grow)
             arrays[name] = np.frombuffer(mapped, dtype).reshape(shape)
         self.ids, self.alive, self.labels = arrays["ids"], arrays["alive"], arrays["labels"]
         self.starts, self.owner, self.vectors = arrays["starts"], arrays["owner"], arrays["vectors"]
@@ -165,25 +153,46 @@ class _Columns:
         self.codes = self._map_codes(grow=grow) if quantized.available() else None
         self._scanner: Any = None
 
-    def _map_codes(self, *, grow: bool) -> np.ndarray:
-        """The 8-bit rows (cap_v, dim) after their faiss header, grown with the header first."""
-        offset = quantized.header_size(self.dim)
-        size = offset + self.cap_v * self.dim
+    def _map(
+        self,
+        file: Path,
+        size: int,
+        *,
+        grow: bool,
+        grown: Callable[[IO[bytes]], None] | None = None,
+        valid: Callable[[IO[bytes]], bool] | None = None,
+    ) -> mmap.mmap:
+        """One file mapped shared at `size` bytes: grown (sparse) if it is shorter and `grow`,
+        then handed to `grown`; else _Unreadable if it is shorter, or not `valid`."""
         try:
-            handle = (self.path / quantized.FILE).open("r+b")
+            handle = file.open("r+b")
         except FileNotFoundError as exc:
             raise _Unreadable(str(exc)) from None
         with handle:
             if os.fstat(handle.fileno()).st_size < size:
                 if not grow:
-                    raise _Unreadable(f"{self.path / quantized.FILE} is shorter than its head says")
+                    raise _Unreadable(f"{file} is shorter than its head says")
+                # Sparse: capacity costs no disk and no memory until rows are written.
                 os.ftruncate(handle.fileno(), size)
-                # After the growth, so that a reader of the header never maps past the end.
-                quantized.write_header(handle, self.dim, self.cap_v)
-            elif not quantized.header_matches(handle, self.dim):
-                raise _Unreadable(f"{self.path / quantized.FILE} has a header not written here")
+                if grown is not None:
+                    grown(handle)
+            elif valid is not None and not valid(handle):
+                raise _Unreadable(f"{file} is not what this version writes")
             mapped = mmap.mmap(handle.fileno(), size)
         self._maps.append(mapped)
+        return mapped
+
+    def _map_codes(self, *, grow: bool) -> np.ndarray:
+        """The 8-bit rows (cap_v, dim) after their faiss header, which a growth rewrites (after
+        it, so that a reader of the header never maps past the end)."""
+        offset = quantized.header_size(self.dim)
+        mapped = self._map(
+            self.path / quantized.FILE,
+            offset + self.cap_v * self.dim,
+            grow=grow,
+            grown=lambda handle: quantized.write_header(handle, self.dim, self.cap_v),
+            valid=lambda handle: quantized.header_matches(handle, self.dim),
+        )
         codes = np.frombuffer(mapped, np.uint8, count=self.cap_v * self.dim, offset=offset)
         return codes.reshape(self.cap_v, self.dim)
 

@@ -5,6 +5,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -129,29 +130,26 @@ def web(settings) -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture
-def aliyun_engine(settings, monkeypatch):
-    """Alibaba-wire calls of built-in applications go to this process's engine, in-process."""
+def _to_this_engine(settings: Any, monkeypatch: Any, backend_module: Any) -> None:
+    """The backend module's calls of built-in applications go to this process's engine."""
     settings.ENGINE_URL = "http://testserver"
-    real = aliyun_backend.http_session
+    real = backend_module.http_session
 
     def session(*, public_only: bool) -> requests.Session:
         s = real(public_only=public_only)
         s.mount("http://testserver", EngineAdapter())
         return s
 
-    monkeypatch.setattr(aliyun_backend, "http_session", session)
+    monkeypatch.setattr(backend_module, "http_session", session)
+
+
+@pytest.fixture
+def aliyun_engine(settings, monkeypatch):
+    """Alibaba-wire calls of built-in applications go to this process's engine, in-process."""
+    _to_this_engine(settings, monkeypatch, aliyun_backend)
 
 
 @pytest.fixture
 def baidu_engine(settings, monkeypatch):
     """Baidu-wire calls of built-in applications go to this process's engine, in-process."""
-    settings.ENGINE_URL = "http://testserver"
-    real = baidu_backend.http_session
-
-    def session(*, public_only: bool) -> requests.Session:
-        s = real(public_only=public_only)
-        s.mount("http://testserver", EngineAdapter())
-        return s
-
-    monkeypatch.setattr(baidu_backend, "http_session", session)
+    _to_this_engine(settings, monkeypatch, baidu_backend)
