@@ -264,7 +264,8 @@ def image_update_run(*, image_id: int) -> None:
             raise
         if type(backend).codes.gone and exc.error_code == type(backend).codes.gone:
             with transaction.atomic():
-                remove_files(*image_gone(Image.objects.select_for_update().get(pk=image_id), exc))
+                files = image_gone(Image.objects.select_for_update().get(pk=image_id), exc)
+            remove_files(*files)
             return
         _update_refused(image_id=image_id, error=exc, change=change)
         return
