@@ -30,6 +30,7 @@ import requests
 
 from searchapi.errors import ApiError
 from searchapi.throttle import MemoryRateLimiter, RateLimiter
+from searchapi.transport import failure_text
 from wire.acs import acs3_authorization, body_sha256, form_encode, v2_signature
 from wire.aliyun import (
     CAPACITY_UNIT,
@@ -888,7 +889,9 @@ def _malformed(action: str) -> AliyunError:
 
 
 def _describe(exc: requests.RequestException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """The words a failed exchange gets (`transport.failure_text`: no URL query, which carries
+    the AccessKeyId and the signature)."""
+    return failure_text(exc)
 
 
 def _utc_now() -> datetime:

@@ -25,6 +25,7 @@ import requests
 
 from searchapi.errors import ApiError
 from searchapi.throttle import MemoryRateLimiter, RateLimiter
+from searchapi.transport import failure_text
 from wire import forms
 from wire.baidu import (
     API_PATHS,
@@ -637,7 +638,12 @@ def _wire_error(body: Mapping[str, Any]) -> BaiduError:
 
 
 def _describe(exc: requests.RequestException) -> str:
-    return _SECRET_IN_TEXT.sub(r"\1***", f"{type(exc).__name__}: {exc}")
+    """The words a failed exchange gets (`transport.failure_text`); the log keeps the raw
+    exception, its secrets blanked."""
+    log.info(
+        "baidu exchange failed: %s", _SECRET_IN_TEXT.sub(r"\1***", f"{type(exc).__name__}: {exc}")
+    )
+    return failure_text(exc)
 
 
 def _ms_since(started: float) -> float:

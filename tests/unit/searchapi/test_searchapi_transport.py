@@ -4,6 +4,7 @@ redirects never followed."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,7 @@ import requests
 
 from searchapi import baidu
 from searchapi.baidu import BaiduClient, BaiduError, Credentials
-from searchapi.transport import vetted_session
+from searchapi.transport import failure_text, vetted_session
 from wire.urlfetch import is_public
 
 CREDS = Credentials(app_id="8574074", api_key="my-api-key", secret_key="my-secret-key")
@@ -101,3 +102,24 @@ def test_a_refused_private_peer_surfaces_as_a_connection_error(server: Server) -
         client.delete("same_hq", cont_signs=["1,2"])
     assert caught.value.error_code == "connection"
     assert server.paths == []
+
+
+def test_a_failure_is_told_in_words_with_the_origin_and_no_query(server: Server) -> None:
+    secret = "/oauth/2.0/token?client_id=my-api-key&client_secret=my-secret-key"
+    with pytest.raises(requests.ConnectionError) as refused:
+        vetted_session(is_public).get(server.base + secret, timeout=5)
+    text = failure_text(refused.value)
+    assert text == f"Refused to connect to the non-public address 127.0.0.1 ({server.base})."
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()  # nothing listens there now
+    with pytest.raises(requests.ConnectionError) as down:
+        requests.get(closed + secret, timeout=5)
+    assert failure_text(down.value) == f"The server refused the connection ({closed})."
+    with pytest.raises(requests.ConnectionError) as unknown:
+        requests.get("http://tuku-no-such-host.invalid" + secret, timeout=5)
+    assert failure_text(unknown.value).startswith("The host name does not resolve")
+    for error in (refused, down, unknown):
+        assert "my-secret-key" not in failure_text(error.value)
+        assert "my-api-key" not in failure_text(error.value)
