@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gallery.models import Image, ImageStatus, Library
@@ -76,3 +76,21 @@ def image_duplicate_of(image: Image) -> Image | None:
     if image.duplicate_of_id is None:
         return None
     return Image.objects.listed().filter(pk=image.duplicate_of_id).first()
+
+
+def image_neighbours(image: Image) -> tuple[Image | None, Image | None]:
+    """The next newer and the next older live row of the image's library, in the grid's
+    default order (newest first), for the preview's previous / next."""
+    rows = Image.objects.live().filter(library_id=image.library_id).only("id", "brief")
+    same, at = Q(created_at=image.created_at), image.created_at
+    newer = (
+        rows.filter(Q(created_at__gt=at) | same & Q(id__gt=image.pk))
+        .order_by("created_at", "id")
+        .first()
+    )
+    older = (
+        rows.filter(Q(created_at__lt=at) | same & Q(id__lt=image.pk))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return newer, older

@@ -27,7 +27,12 @@ from gallery.forms import ImageEditForm, PictureDeleteForm, PictureEditForm
 from gallery.models import INT_ATTR_FIELDS, STR_ATTR_FIELDS, Image, Picture, Role
 from gallery.selectors import history
 from gallery.selectors.history import deleted_by
-from gallery.selectors.images import image_duplicate_of, image_pending, images_status
+from gallery.selectors.images import (
+    image_duplicate_of,
+    image_neighbours,
+    image_pending,
+    images_status,
+)
 from gallery.services import images
 from gallery.services.images import DeletePreview, PictureSelection
 from gallery.views.helpers import SETTLED, AuthedRequest, add_errors, image_json
@@ -81,6 +86,7 @@ def _preview_context(
         "history": history.image_history(image),
         "in_progress": image.status not in SETTLED or bool(image.pending_update),
         "duplicate_of": image_duplicate_of(image),
+        "neighbours": image_neighbours(image),
     }
     if library.is_instance:
         picture = image.picture

@@ -234,3 +234,26 @@ def test_a_deleted_images_address_says_it_was_deleted_and_by_whom(
     assert editor.get(reverse("gallery:image-thumbnail", args=[image.pk])).status_code == 404
     client.force_login(personas["outsider"])
     assert client.get(reverse("gallery:image", args=[image.pk])).status_code == 404
+
+
+def test_the_preview_links_the_next_newer_and_older_images(editor, library):
+    made = [
+        Image.objects.create(
+            library=library,
+            sha256=f"{i:064d}",
+            width=1,
+            height=1,
+            bytes=1,
+            format="JPEG",
+            brief=f"n{i}.jpg",
+            status=ImageStatus.INDEXED,
+            cont_sign=f"{i},{i}",
+        )
+        for i in range(3)
+    ]
+    Image.objects.filter(pk=made[1].pk).update(created_at=made[0].created_at)  # a tie: by id
+    middle = editor.get(reverse("gallery:image", args=[made[1].pk])).content.decode()
+    assert f'href="/images/{made[2].pk}/" rel="prev"' in middle and "Newer: n2.jpg" in middle
+    assert f'href="/images/{made[0].pk}/" rel="next"' in middle and "Older: n0.jpg" in middle
+    newest = editor.get(reverse("gallery:image", args=[made[2].pk])).content.decode()
+    assert "data-newer" not in newest and "Older: n1.jpg" in newest
