@@ -260,12 +260,15 @@ def test_owner_uploads_searches_edits_and_deletes(
     driver.get(f"{base}/libraries/{same.pk}/")
     shot(driver, "library-narrow", width=390)
 
-    # Simplified Chinese.
+    # Simplified Chinese: choosing it is enough (no "Go"), and what was typed stays.
+    assert not driver.find_element(By.CSS_SELECTOR, "form.lang button").is_displayed()
+    driver.find_element(By.ID, "id_q").send_keys("typed before")
     Select(driver.find_element(By.ID, "language")).select_by_value("zh-hans")
-    driver.find_element(By.CSS_SELECTOR, "form.lang button").click()
     wait(driver).until(
         lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-hans"
     )
+    assert driver.find_element(By.ID, "id_q").get_attribute("value") == "typed before"
+    driver.find_element(By.ID, "id_q").clear()
     shot(driver, "library-zh")
     assert csp_refusals(driver) == []
 

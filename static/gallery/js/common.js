@@ -21,3 +21,50 @@
   }
   window.Tuku = { csrf: csrf, text: text, el: el };
 })();
+
+// The language switch: choosing a language reloads the page in it at once (the "Go" button is
+// for browsers without scripts), and what was typed into the page's fields comes back.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.lang");
+  if (!form) return;
+  var select = form.querySelector("select[name=language]");
+  var button = form.querySelector("button[type=submit]");
+  if (!select) return;
+  if (button) button.hidden = true;
+  var key = "tuku-typed:" + location.pathname + location.search;
+  function fields() {
+    return Array.prototype.slice.call(document.querySelectorAll("main input, main textarea, main select"));
+  }
+  function changed(field) {
+    if (!field.name || /^(password|file|hidden|submit|button)$/.test(field.type)) return false;
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.tagName === "SELECT") {
+      return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return field.value !== field.defaultValue;
+  }
+  select.addEventListener("change", function () {
+    var typed = [];
+    fields().forEach(function (field, i) {
+      if (!changed(field)) return;
+      var checkable = field.type === "checkbox" || field.type === "radio";
+      typed.push([i, field.name, checkable ? field.checked : field.value]);
+    });
+    try { sessionStorage.setItem(key, JSON.stringify(typed)); } catch (e) { /* private mode: nothing kept */ }
+    form.submit();
+  });
+  var saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(key) || "null");
+    sessionStorage.removeItem(key);
+  } catch (e) { saved = null; }
+  if (!saved) return;
+  var now = fields();
+  saved.forEach(function (entry) {
+    var field = now[entry[0]];
+    if (!field || field.name !== entry[1]) return;  // the page changed meanwhile
+    if (typeof entry[2] === "boolean") field.checked = entry[2];
+    else field.value = entry[2];
+  });
+})();
