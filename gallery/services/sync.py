@@ -271,7 +271,7 @@ def image_update_run(*, image_id: int) -> None:
         return
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
-        _edit_apply(row, change)
+        _edit_apply(row, change, picture)
         # Only clear what was sent: a newer edit made meanwhile stays pending.
         row.pending_update = None if row.pending_update == change else row.pending_update
         row.error_code = row.error_msg = ""
@@ -281,14 +281,15 @@ def image_update_run(*, image_id: int) -> None:
             image_update_task.enqueue(row.pk)
 
 
-def _edit_apply(row: Image, change: dict[str, Any]) -> None:
-    """Copy an edit onto the row (and its Picture): what the backend now holds."""
+def _edit_apply(row: Image, change: dict[str, Any], picture: PictureFields | None = None) -> None:
+    """Copy an edit onto the row (and its Picture): what the backend now holds. `picture`:
+    the edited picture, where the caller has made it already (`_edited_picture`)."""
     if "brief" in change:
         row.brief = change["brief"]
     if "tags" in change:
         Labels.from_json(change).apply(row)
     if "picture" in change:
-        _picture_apply(row, _edited_picture(row, change["picture"]))
+        _picture_apply(row, picture or _edited_picture(row, change["picture"]))
 
 
 def image_gone(row: Image, error: ApiError) -> list[str]:
