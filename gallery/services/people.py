@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,22 +50,28 @@ def account_create(
     token of its set-password link (shown once; only its hash is kept)."""
     username = username.strip()
     users = get_user_model().objects
+    taken = ValidationError(
+        {
+            "username": _(
+                "There is already a user with that name. To give them access, add them "
+                "by name under “Add an existing user”."
+            )
+        }
+    )
+    # Case-insensitively: "Dana" beside "dana" is a mistake waiting to happen at login.
     if users.filter(username__iexact=username).exists():
-        raise ValidationError(
-            {
-                "username": _(
-                    "There is already a user with that name. To give them access, add them "
-                    "by name under “Add an existing user”."
-                )
-            }
-        )
+        raise taken
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():
-        # No password given: an unusable one, until the link sets it.
-        user = users.create_user(
-            username=username, email=email.strip(), first_name=display_name.strip()
-        )
+        try:
+            with transaction.atomic():
+                # No password given: an unusable one, until the link sets it.
+                user = users.create_user(
+                    username=username, email=email.strip(), first_name=display_name.strip()
+                )
+        except IntegrityError:  # the same name created meanwhile
+            raise taken from None
         activity_record(
             actor=actor,
             application=application,
