@@ -111,7 +111,9 @@ def account_active(
 
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": the browser would then send `Origin: null` with the form, which
+    # Django's CSRF check refuses. No other site gets a Referer from these pages either way.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -101,7 +101,7 @@ def test_the_link_sets_the_password_once_and_logs_in(client, personas, applicati
     assert opened.status_code == 302 and opened["Location"] == FORM
     form = client.get(FORM)
     assert form.status_code == 200 and "dana" in form.content.decode()
-    assert form["Cache-Control"] == "no-store" and form["Referrer-Policy"] == "no-referrer"
+    assert form["Cache-Control"] == "no-store" and form["Referrer-Policy"] == "same-origin"
     response = send_form(client)
     assert response.status_code == 302 and response["Location"] == reverse("gallery:home")
     dana = User.objects.get(username="dana")
