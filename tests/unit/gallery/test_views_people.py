@@ -298,7 +298,7 @@ def test_the_only_owner_who_can_log_in_stays_active(client, personas, applicatio
 def test_everyone_sees_who_can_do_what(client, personas, application):
     client.force_login(personas["viewer"])
     page = client.get(members_url(application)).content.decode()
-    assert "Who can do what" in page and "Reveal and rotate the Secret Key" in page
+    assert "Who can do what" in page and "Show the Secret Key and rotate it" in page
     assert "Create account" not in page
 
 
