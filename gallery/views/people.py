@@ -28,7 +28,8 @@ from gallery.services.people import (
 from gallery.views.applications import SHOW_LINK, detail_context
 from gallery.views.helpers import AuthedRequest, add_errors
 
-# The console's own backend: axes' one refuses a login that carries no credentials.
+# With two authentication backends `login` must be told which one the session is for: the
+# one that loads the user on later requests (and refuses a deactivated one).
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SET_PASSWORD_TOKEN = "tuku-set-password-token"  # noqa: S105 - session key of the link being used
 
