@@ -8,6 +8,7 @@ and decides what else to show from the role it got back.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -122,3 +123,51 @@ def editable_libraries(
         application__memberships__user=user,
         application__memberships__role__in=[Role.EDITOR, Role.OWNER],
     )
+
+
+def manageable_account_ids(actor: User, user_ids: list[int]) -> set[int]:
+    """Of `user_ids`, the accounts `actor` may give a set-password link, deactivate and
+    reactivate. The rule (docs/console.md, *People*): never the actor's own account, never a
+    superuser or staff account (those are the admin's), and only an account that is a member
+    of some application and whose every membership is in an application the actor owns (a
+    superuser owns them all). So an owner can never reach, through someone else's account,
+    anything they could not already do themselves."""
+    if not actor.is_authenticated or not user_ids:
+        return set()
+    candidates = set(
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_superuser=False, is_staff=False)
+        .exclude(pk=actor.pk)
+        .values_list("pk", flat=True)
+    )
+    member_of = set(
+        Membership.objects.filter(user_id__in=candidates).values_list("user_id", flat=True)
+    )
+    if actor.is_superuser:
+        return member_of
+    owned = Membership.objects.filter(user=actor, role=Role.OWNER).values("application_id")
+    outside = set(
+        Membership.objects.filter(user_id__in=member_of)
+        .exclude(application_id__in=owned)
+        .values_list("user_id", flat=True)
+    )
+    return member_of - outside
+
+
+def get_member_account(
+    user: User, application_id: int, member_id: int
+) -> tuple[Application, Membership]:
+    """A member's account, for an owner of the application who may manage it: 404 when
+    either is not a member, 403 when the caller is not an owner or the account is beyond the
+    rule of `manageable_account_ids`."""
+    application, _role = get_application(user, application_id, Role.OWNER)
+    membership = (
+        Membership.objects.filter(application=application, user_id=member_id)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    if member_id not in manageable_account_ids(user, [member_id]):
+        raise PermissionDenied
+    return application, membership

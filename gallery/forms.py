@@ -336,6 +336,30 @@ class MemberForm(forms.Form):
         return user
 
 
+class AccountForm(forms.Form):
+    """A teammate's new account: its name, how the console shows it, and its first role."""
+
+    username = forms.CharField(
+        label=_("User name"),
+        max_length=150,
+        help_text=_("What they log in with: letters, digits and @ . + - _ only."),
+    )
+    display_name = forms.CharField(label=_("Display name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email (optional)"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.VIEWER)
+
+    def clean_username(self) -> str:
+        name = str(self.cleaned_data["username"]).strip()
+        try:
+            get_user_model().username_validator(name)
+        except ValidationError:
+            raise ValidationError(
+                _("A user name may hold letters, digits and @ . + - _ only, without spaces."),
+                code="invalid",
+            ) from None
+        return name
+
+
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 

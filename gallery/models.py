@@ -6,6 +6,7 @@ original (kept in our storage) and the backend's `cont_sign`. Writes go through 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
@@ -141,6 +142,33 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.application}"
+
+
+class PasswordLink(models.Model):
+    """The one-time link an owner gives a teammate to set their password (there may be no
+    mail server). Only the SHA-256 of the token is kept; the token itself is shown once. An
+    account has at most one live link: issuing a fresh one replaces it. Using it deletes it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_link"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Where and by whom it was issued: the activity log of that application records its use.
+    application = models.ForeignKey(
+        Application, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"set-password link of {self.user}"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Library(models.Model):
@@ -542,6 +570,11 @@ class ActivityVerb(models.TextChoices):
     BATCH_CREATE = "batch.create", _("started a batch upload")
     BATCH_CANCEL = "batch.cancel", _("cancelled a job")
     BATCH_RETRY = "batch.retry", _("retried a job's failed images")
+    ACCOUNT_CREATE = "account.create", _("created an account")
+    ACCOUNT_LINK = "account.link", _("issued a set-password link")
+    ACCOUNT_PASSWORD_SET = "account.password_set", _("set their password with a link")
+    ACCOUNT_DEACTIVATE = "account.deactivate", _("deactivated an account")
+    ACCOUNT_REACTIVATE = "account.reactivate", _("reactivated an account")
 
 
 class Activity(models.Model):

@@ -6,6 +6,7 @@ from gallery.views import (
     images,
     libraries,
     members,
+    people,
     pictures,
     search,
     uploads,
@@ -46,6 +47,30 @@ urlpatterns = [
         members.member_remove,
         name="member-remove",
     ),
+    path(
+        "applications/<int:application_id>/members/new/",
+        people.account_new,
+        name="account-new",
+    ),
+    path(
+        "applications/<int:application_id>/members/<int:user_id>/link/",
+        people.account_link,
+        name="account-link",
+    ),
+    path(
+        "applications/<int:application_id>/members/<int:user_id>/deactivate/",
+        people.account_active,
+        {"active": False},
+        name="account-deactivate",
+    ),
+    path(
+        "applications/<int:application_id>/members/<int:user_id>/reactivate/",
+        people.account_active,
+        {"active": True},
+        name="account-reactivate",
+    ),
+    path("accounts/set-password/", people.password_set, name="password-set"),
+    path("accounts/set-password/<str:token>/", people.password_link, name="password-link"),
     path(
         "applications/<int:application_id>/libraries/",
         libraries.library_new,

@@ -8,7 +8,7 @@ from gallery.models import Application, Membership
 def application_members(application: Application) -> list[Membership]:
     return list(
         Membership.objects.filter(application=application)
-        .select_related("user")
+        .select_related("user", "user__password_link")
         .order_by("user__username")
     )
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from gallery.access import applications_for, can, get_application
+from gallery.access import applications_for, can, get_application, manageable_account_ids
 from gallery.explain import explained
 from gallery.forms import (
+    AccountForm,
     ApplicationEditForm,
     ApplicationForm,
     CapacityForm,
@@ -40,6 +41,7 @@ from searchapi.errors import ApiError
 from wire.aliyun import CAPACITY_UNIT
 
 SHOW_SECRET = "tuku-show-secret"  # noqa: S105 - session flag: the application whose keys are shown once
+SHOW_LINK = "tuku-show-link"  # a set-password link just issued, shown once on the members section
 IDLE_WARNING = timedelta(days=335)  # Baidu releases libraries idle for a year (console §3.2)
 
 
@@ -180,6 +182,18 @@ def detail_context(
         ]
     # Set once by creation or rotation: the keys are shown on the next page only.
     show_secret = request.session.pop(SHOW_SECRET, None) == application.pk
+    new_link = request.session.pop(SHOW_LINK, None)
+    if new_link and new_link.get("application") != application.pk:
+        new_link = None
+    if new_link:
+        new_link = {**new_link, "expires": datetime.fromisoformat(new_link["expires"])}
+    is_owner = can(role, Role.OWNER)
+    member_rows = members.application_members(application)
+    manageable = (
+        manageable_account_ids(request.user, [m.user_id for m in member_rows])
+        if is_owner
+        else set()
+    )
     library_errors = []
     if library_form is not None and not application.aliyun:
         library_errors = [*library_form.non_field_errors(), *library_form.errors.get("service", [])]
@@ -189,10 +203,15 @@ def detail_context(
         "library_errors": library_errors,
         "application": application,
         "role": role,
-        "is_owner": can(role, Role.OWNER),
+        "is_owner": is_owner,
+        "read_only": not can(role, Role.EDITOR),
         "cards": cards,
-        "members": members.application_members(application),
+        "members": member_rows,
+        "manageable": manageable,
         "member_form": MemberForm(),
+        "account_form": AccountForm(prefix="account"),
+        "new_link": new_link,
+        "now": timezone.now(),
         "roles": Role.choices,
         "secret": application.secret_key if show_secret else None,
         "secret_once": show_secret,

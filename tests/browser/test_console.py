@@ -362,3 +362,44 @@ def test_files_dropped_as_plain_file_objects_are_uploaded(
         p.name for p in dropped
     )
     assert csp_refusals(browser) == []
+
+
+def test_an_owner_invites_a_teammate_who_sets_a_password_by_the_link(
+    browser: Any, live_console: Any, django_user_model: Any
+):
+    base = live_console.url
+    owner = django_user_model.objects.create_user("olivia", password=PASSWORD)
+    application = application_create(
+        actor=owner, name="Shared", backend="builtin", services=["same_hq"]
+    )
+    log_in(browser, base, "olivia")
+    browser.get(f"{base}/applications/{application.pk}/#members")
+    browser.find_element(By.ID, "id_account-username").send_keys("dana")
+    browser.find_element(By.ID, "id_account-display_name").send_keys("Dana Li")
+    Select(browser.find_element(By.ID, "id_account-role")).select_by_value("viewer")
+    submit(browser, "form[data-account-form]")
+    link = (
+        wait(browser)
+        .until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-password-link] code")))
+        .text
+    )
+    assert link.startswith(f"{base}/accounts/set-password/")
+    shot(browser, "people-link")
+
+    # The teammate, in their own browser: the link, a password, and they are in.
+    browser.delete_all_cookies()
+    browser.get(link)
+    wait(browser).until(ec.url_to_be(f"{base}/accounts/set-password/"))
+    browser.find_element(By.ID, "id_new_password1").send_keys("violet harbour 42 lanterns")
+    browser.find_element(By.ID, "id_new_password2").send_keys("violet harbour 42 lanterns")
+    shot(browser, "people-set-password")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
+    wait(browser).until(ec.url_to_be(f"{base}/"))
+    assert "dana" in browser.find_element(By.CSS_SELECTOR, "nav.account").text
+    browser.get(f"{base}/applications/{application.pk}/")
+    assert "Read-only" in browser.find_element(By.CSS_SELECTOR, "[data-read-only]").text
+    shot(browser, "people-read-only")
+    # The link worked once.
+    browser.get(link)
+    assert "This link does not work" in browser.find_element(By.CSS_SELECTOR, "main").text
+    assert csp_refusals(browser) == []

@@ -124,6 +124,8 @@ class Command(BaseCommand):
             self.style.WARNING(
                 "No administrator yet. Create one in another terminal with:\n"
                 "    .venv/bin/python manage.py createsuperuser\n"
-                "or start with TUKU_ADMIN_USER and TUKU_ADMIN_PASSWORD set."
+                "or start with TUKU_ADMIN_USER and TUKU_ADMIN_PASSWORD set.\n"
+                "Teammates need no command: owners create their accounts on an "
+                "application's page (Members)."
             )
         )
