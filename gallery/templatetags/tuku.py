@@ -247,7 +247,7 @@ def _js_texts(page: str) -> dict[str, str]:
     if page == "search":
         return {"hidden": _("%n result(s) hidden by the filters.")}
     if page == "library":
-        return {"selected": _("%n selected")}
+        return {"selected": _("%n selected"), "all_matching": _("All matching images selected")}
     return {}
 
 
