@@ -383,6 +383,10 @@ def _phone_shot(driver: Any, name: str) -> None:
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
+def _in_language(code: str) -> Any:
+    return lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == code
+
+
 def _above_the_fold(driver: Any, selector: str) -> bool:
     return bool(
         driver.execute_script(
@@ -417,11 +421,7 @@ def test_on_a_phone_the_top_bar_is_one_line_and_results_come_above_the_fold(
         if language != "en":  # the language is in the folded menu
             browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").click()
             Select(browser.find_element(By.ID, "language")).select_by_value(language)
-            wait(browser).until(
-                lambda d, lang=language: (
-                    d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
-                )
-            )
+            wait(browser).until(_in_language("zh-hans"))
         bar = browser.find_element(By.CSS_SELECTOR, "header.topbar")
         assert bar.size["height"] <= 48, bar.size  # one line
         assert not browser.find_element(By.CSS_SELECTOR, "nav.account").is_displayed()

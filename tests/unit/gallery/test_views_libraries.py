@@ -609,13 +609,14 @@ def test_a_large_set_of_matching_images_is_done_by_tasks_in_chunks(
 
     monkeypatch.setattr(image_services, "BULK_NOW", 5)
     monkeypatch.setattr(image_services, "BULK_CHUNK", 4)
-    chunks = []
+    chunks: list[int] = []
     real = image_services.images_bulk_run
-    monkeypatch.setattr(
-        image_services,
-        "images_bulk_run",
-        lambda **kw: chunks.append(len(kw["image_ids"])) or real(**kw),
-    )
+
+    def counted(**kw):
+        chunks.append(len(kw["image_ids"]))
+        real(**kw)
+
+    monkeypatch.setattr(image_services, "images_bulk_run", counted)
     matching = rows(library, 11, tag1=7, status=ImageStatus.FAILED)
     rows(library, 2, tag1=9, status=ImageStatus.FAILED)
     with commit():
@@ -667,7 +668,7 @@ def test_clearing_tags_asks_first_then_adds_each_image_again_without_them(
         assert image.tags == [] and not image.pending_update
         assert image.status == ImageStatus.INDEXED and image.cont_sign in baidu.libraries["same_hq"]
     edits = Activity.objects.filter(verb="image.edit")
-    assert sorted(a.object_id for a in edits) == sorted(i.pk for i in tagged)
+    assert {a.object_id for a in edits} == {i.pk for i in tagged} and len(edits) == 2
     assert all(a.detail["labels"]["tags"] == [] for a in edits)
 
 
@@ -693,3 +694,40 @@ def test_clearing_class_ids_of_all_matching_product_images(editor, product_libra
         assert (row.class_id1, row.class_id2) == (None, None)
     other.refresh_from_db()
     assert other.class_id1 == 6
+
+
+def test_clearing_tags_on_the_built_in_engine_leaves_its_entries_without_labels(
+    client, personas, commit, baidu_engine
+):
+    from engine.models import EngineEntry
+
+    _app, library = builtin(personas)
+    with commit():
+        made = [
+            image_upload(
+                actor=personas["owner"],
+                library=library,
+                data=make_image(seed),
+                filename=f"{seed}.jpg",
+                labels=Labels((3, 4)),
+            )
+            for seed in (1, 2)
+        ]
+    assert list(EngineEntry.objects.values_list("tag1", "tag2")) == [(3, 4), (3, 4)]
+    login(client, personas, "owner")
+    with commit():
+        client.post(
+            reverse("gallery:library-bulk", args=[library.pk]),
+            {"action": "untag", "ids": [m.pk for m in made], "confirmed": "1"},
+        )
+    assert list(EngineEntry.objects.values_list("tag1", "tag2")) == [(None, None)] * 2
+    rows_now = list(Image.objects.filter(pk__in=[m.pk for m in made]))
+    assert {r.status for r in rows_now} == {"indexed"} and all(r.tags == [] for r in rows_now)
+    assert set(EngineEntry.objects.values_list("cont_sign", flat=True)) == {
+        r.cont_sign for r in rows_now
+    }
+    # The library's mirror takes the delete and the add for what they were: nothing changed.
+    with commit():
+        client.get(reverse("gallery:library", args=[library.pk]))
+    assert Image.objects.live().count() == 2
+    assert set(Image.objects.live().values_list("status", flat=True)) == {"indexed"}
