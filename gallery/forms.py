@@ -791,17 +791,37 @@ class CheckForm(forms.Form):
 
 
 class BulkForm(forms.Form):
+    """A bulk action on the ticked images (`ids`), or with `scope=matching` on every image
+    matching the listing's filters, which come along prefixed `match-` (a `ListingForm`)."""
+
     action = forms.ChoiceField(
-        choices=[("delete", "delete"), ("retag", "retag"), ("repush", "repush")]
+        choices=[
+            ("delete", "delete"),
+            ("retag", "retag"),
+            ("untag", "untag"),
+            ("repush", "repush"),
+        ]
     )
-    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=False)
+    scope = forms.ChoiceField(choices=[("page", "page"), ("matching", "matching")], required=False)
     confirmed = forms.BooleanField(required=False)
+    # The count the confirmation showed: a set that changed since is shown again.
+    expected = forms.IntegerField(required=False, min_value=0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Any integer: the view keeps only ids of the library.
         self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
-        self.fields["ids"].error_messages["required"] = _("Select at least one image.")
+
+    @property
+    def matching(self) -> bool:
+        return self.cleaned_data.get("scope") == "matching"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scope") != "matching" and not data.get("ids"):
+            raise ValidationError(_("Select at least one image."))
+        return data
 
 
 # --- an Alibaba instance's pictures: edit, and delete by product or by filter -----------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -74,6 +75,14 @@ class ListingFilter:
         if self.status:
             where &= Q(status=self.status)
         return where
+
+    def as_json(self) -> dict[str, Any]:
+        """The filter as a task message carries it (`from_json` gives it back)."""
+        return {**asdict(self), "tags": list(self.tags)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ListingFilter:
+        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
 
     @property
     def active(self) -> bool:
@@ -210,13 +219,29 @@ class Matches:
     more: bool
 
 
-def library_matches(*, library: Library, filters: ListingFilter) -> Matches:
-    """How many rows the filters match, up to COUNT_CAP."""
+def library_matching(*, library: Library, filters: ListingFilter) -> QuerySet[Image]:
+    """Every row the grid shows under these filters, on any page (unordered): what a bulk
+    action on "all matching" acts on, and what `library_matches` counts."""
     rows = _shown(library, filters)
     if filters.q:
         rows = rows.filter(brief__icontains=filters.q)
-    found = rows.order_by().values("id")[: COUNT_CAP + 1].count()
-    return Matches(min(found, COUNT_CAP), found > COUNT_CAP)
+    return rows.order_by()
+
+
+def library_matching_ids(*, library: Library, filters: ListingFilter) -> list[int]:
+    """The ids of every row matching the filters, oldest first, read now."""
+    return list(
+        library_matching(library=library, filters=filters)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def library_matches(*, library: Library, filters: ListingFilter) -> Matches:
+    """How many rows the filters match, up to COUNT_CAP."""
+    found = library_matching(library=library, filters=filters).values("id")[: COUNT_CAP + 1]
+    n = found.count()
+    return Matches(min(n, COUNT_CAP), n > COUNT_CAP)
 
 
 # How many rows, in listing order, a brief search reads before it asks the database's planner.

@@ -1,4 +1,4 @@
-"""What a user does to stored images: edit, delete, push again, re-tag many.
+"""What a user does to stored images: edit, delete, push again, re-tag or untag many.
 
 The backend side of each runs in a task (`gallery.services.sync`); here the row changes only
 as far as the backend already agrees.
@@ -7,11 +7,13 @@ as far as the backend already agrees.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from celery import shared_task
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -32,7 +34,12 @@ from gallery.models import (
 from gallery.pictures import PictureFields
 from gallery.services.activity import Actor, activity_record
 from gallery.services.rows import remove_files, set_status, tombstone
-from gallery.services.sync import image_update_task, images_add_enqueue, images_delete_enqueue
+from gallery.services.sync import (
+    READD,
+    image_update_task,
+    images_add_enqueue,
+    images_delete_enqueue,
+)
 from gallery.services.task_base import ConsoleTask
 from searchapi.aliyun import Condition, filter_clause
 from searchapi.errors import ApiError
@@ -91,6 +98,9 @@ def image_update(
                 change["brief"] = brief
             if labels is not None and labels != Labels.of(row):
                 change.update(labels.as_json())
+                # New labels replace the stored ones by update: a clearing still waiting
+                # (`images_untag`) no longer needs the image added again.
+                change.pop(READD, None)
             if not change:
                 return row
             row.pending_update = change
@@ -484,3 +494,158 @@ def images_retag(*, actor: Actor, images: Iterable[Image], labels: Labels) -> Bu
         else:
             changed += 1
     return BulkResult(changed, errors)
+
+
+def images_untag(*, actor: Actor, images: Iterable[Image]) -> BulkResult:
+    """Clear the labels (both tags, or both class ids) of every image that has any.
+
+    The wire cannot remove a label by update (an empty value is absent, baidu-wire §3.1), so a
+    row the backend holds is deleted there and added again from its kept bytes without labels
+    (`sync.image_update_run`, the change marked READD); until then it shows "update pending".
+    A row not sent yet (pending, failed) changes at once; one without a kept original (added
+    through the API) cannot be added again and is reported.
+    """
+    changed, errors = 0, []
+    cleared = Labels()
+    for image in images:
+        with transaction.atomic():
+            row = Image.objects.select_for_update().select_related("library").get(pk=image.pk)
+            if row.library.is_instance:
+                errors.append((row, _("Pictures of an Alibaba instance have no tags.")))
+                continue
+            pending = Labels.from_json(row.pending_update) if row.pending_update else None
+            if Labels.of(row) == cleared and (pending is None or pending == cleared):
+                continue  # nothing to clear
+            if row.status in (ImageStatus.DELETING, ImageStatus.DELETED):
+                errors.append((row, _("This image is being deleted.")))
+                continue
+            if row.status in (ImageStatus.PENDING, ImageStatus.FAILED):
+                cleared.apply(row)
+                if row.pending_update:
+                    row.pending_update = {
+                        k: v for k, v in row.pending_update.items() if k not in cleared.as_json()
+                    } or None
+                row.save()
+            elif not row.original:
+                errors.append(
+                    (
+                        row,
+                        _(
+                            "The backend cannot remove labels, and no original is kept to add "
+                            "the image again without them."
+                        ),
+                    )
+                )
+                continue
+            else:
+                row.pending_update = {
+                    **(row.pending_update or {}),
+                    **cleared.as_json(),
+                    READD: True,
+                }
+                row.save(update_fields=["pending_update", "updated_at"])
+                if row.status == ImageStatus.INDEXED:
+                    image_update_task.enqueue(row.pk)
+            activity_record(
+                actor=actor,
+                application=row.library.application,
+                verb=ActivityVerb.IMAGE_EDIT,
+                obj=row,
+                labels=cleared.as_json(),
+            )
+            changed += 1
+    return BulkResult(changed, errors)
+
+
+# --- a bulk action on many rows: the ticked ones, or every one matching the listing's filters
+
+
+class BulkAction(StrEnum):
+    DELETE = "delete"
+    REPUSH = "repush"
+    RETAG = "retag"
+    UNTAG = "untag"
+
+
+# Up to this many rows a bulk action runs in the request, as for the ticked cards of a page
+# (`selectors.images.MAX_SELECTED`); past it, in tasks of BULK_CHUNK rows each.
+BULK_NOW = 1000
+BULK_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk action did at once (`result`), or how many rows it queued (`queued`)."""
+
+    result: BulkResult | None = None
+    queued: int = 0
+
+
+def images_bulk(
+    *,
+    actor: Actor,
+    library: Library,
+    action: BulkAction,
+    ids: Sequence[int],
+    labels: Labels | None = None,
+) -> BulkOutcome:
+    """Run a bulk action on rows of the library (the caller has chosen them: the ticked ones,
+    or all matching the filters, read at action time). A large set runs in the background,
+    BULK_CHUNK rows a task, each through the same service as a small one; a row that changed
+    meanwhile is judged again there (a deleted one is left alone)."""
+    labels_json = labels.as_json() if labels is not None else None
+    if len(ids) <= BULK_NOW:
+        rows = list(Image.objects.listed().filter(library=library, pk__in=ids).order_by("-pk"))
+        return BulkOutcome(result=_bulk_run(actor, action, rows, labels))
+    user_id = actor.pk if isinstance(actor, User) else None
+    for start in range(0, len(ids), BULK_CHUNK):
+        chunk = list(ids[start : start + BULK_CHUNK])
+        images_bulk_task.enqueue(library.pk, chunk, str(action), user_id, labels_json)
+    return BulkOutcome(queued=len(ids))
+
+
+def _bulk_run(
+    actor: Actor, action: BulkAction, rows: list[Image], labels: Labels | None
+) -> BulkResult:
+    if action == BulkAction.DELETE:
+        return BulkResult(images_delete(actor=actor, images=rows), [])
+    if action == BulkAction.REPUSH:
+        return BulkResult(images_repush(actor=actor, images=rows), [])
+    if action == BulkAction.UNTAG:
+        return images_untag(actor=actor, images=rows)
+    return images_retag(actor=actor, images=rows, labels=labels or Labels())
+
+
+def images_bulk_run(
+    *,
+    library_id: int,
+    image_ids: Sequence[int],
+    action: str,
+    user_id: int | None,
+    labels: dict[str, Any] | None,
+) -> None:
+    """One chunk of a large bulk action; running it twice does nothing more."""
+    actor = User.objects.filter(pk=user_id).first() if user_id is not None else None
+    rows = list(
+        Image.objects.listed().filter(library_id=library_id, pk__in=image_ids).order_by("-pk")
+    )
+    if rows:
+        result = _bulk_run(
+            actor, BulkAction(action), rows, Labels.from_json(labels) if labels else None
+        )
+        for image, error in result.errors:
+            log.info("bulk %s left image %s: %s", action, image.pk, error)
+
+
+@shared_task(base=ConsoleTask, bind=True, name="gallery.tasks.images_bulk")
+def images_bulk_task(
+    self: ConsoleTask,
+    library_id: int,
+    image_ids: list[int],
+    action: str,
+    user_id: int | None,
+    labels: dict[str, Any] | None,
+) -> None:
+    images_bulk_run(
+        library_id=library_id, image_ids=image_ids, action=action, user_id=user_id, labels=labels
+    )

@@ -243,6 +243,10 @@ def image_add_task(self: ConsoleTask, image_ids: list[int] | int) -> None:
 
 # --- update ---------------------------------------------------------------------------------
 
+# A pending edit with this key removes labels, which no update can (an empty value is absent
+# on the wire): the image is deleted from the backend and added again with the edit applied.
+READD = "readd"
+
 
 def image_update_run(*, image_id: int) -> None:
     """Send a row's pending edit to its backend."""
@@ -251,6 +255,9 @@ def image_update_run(*, image_id: int) -> None:
         return
     change = dict(row.pending_update)
     library = row.library
+    if change.get(READD):
+        _readd(row, change)
+        return
     labels = Labels.from_json(change) if "tags" in change else None
     # An Alibaba edit: the picture's new attributes under its pair, which never changes.
     picture = _edited_picture(row, change["picture"]) if "picture" in change else None
@@ -279,6 +286,64 @@ def image_update_run(*, image_id: int) -> None:
         row.save()
         if row.pending_update:
             image_update_task.enqueue(row.pk)
+
+
+def _readd(row: Image, change: dict[str, Any]) -> None:
+    """Replace the backend's image of an indexed row by one with the edit applied: delete it,
+    then add the kept bytes again. Safe to run twice: a delete of an image already gone
+    succeeds, and until the new ref is stored the row keeps the edit pending. The backend's
+    "already there" after the delete (a hosted delete not yet in effect) is waited out like
+    a transient error."""
+    backend = backend_for(row.library.application)
+    edited = Image.objects.get(pk=row.pk)
+    edited.library = row.library
+    _edit_apply(edited, change)
+    data = read_original(row)
+    backend.delete(row.library, [row])
+    try:
+        stored = backend.add(row.library, edited, image=data)
+    except ApiError as exc:
+        if exc.retryable:
+            raise
+        if exc.error_code == type(backend).codes.exists:
+            raise ApiError(exc.error_code, exc.error_msg, retryable=True) from exc
+        # The bytes the backend took before are refused now: the image is no longer there.
+        with transaction.atomic():
+            files = image_gone(Image.objects.select_for_update().get(pk=row.pk), exc)
+        remove_files(*files)
+        return
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().select_related("library").get(pk=row.pk)
+        if locked.status == ImageStatus.FAILED and locked.cont_sign is None:
+            # The built-in library's mirror saw the image gone between the two calls.
+            set_status(locked, ImageStatus.INDEXED)
+        if locked.status != ImageStatus.INDEXED:
+            # Deleted meanwhile: the image just added is wanted by nobody.
+            if locked.status in (ImageStatus.DELETING, ImageStatus.DELETED):
+                locked.cont_sign = stored.ref
+                if locked.status == ImageStatus.DELETED:
+                    set_status(locked, ImageStatus.DELETING)
+                locked.save()
+                images_delete_task.enqueue([locked.pk])
+            return
+        # The mirror may have taken our add for an API image meanwhile.
+        twins = locked.library.images.live().filter(
+            source_kind=ImageSource.API, cont_sign=stored.ref
+        )
+        twin_files: list[str] = []
+        for twin in twins.exclude(pk=locked.pk).select_for_update():
+            twin_files += tombstone(twin)
+        transaction.on_commit(lambda: remove_files(*twin_files))
+        _edit_apply(locked, change)
+        locked.cont_sign = stored.ref
+        locked.pending_update = None if locked.pending_update == change else locked.pending_update
+        if locked.pending_update:
+            locked.pending_update.pop(READD, None)
+        locked.error_code = locked.error_msg = ""
+        locked.waits, locked.next_attempt_at = 0, None
+        locked.save()
+        if locked.pending_update:
+            image_update_task.enqueue(locked.pk)
 
 
 def _edit_apply(row: Image, change: dict[str, Any], picture: PictureFields | None = None) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django import template
+from django.utils import dateformat, timezone
 from django.utils.formats import date_format
-from django.utils.html import json_script
+from django.utils.html import format_html, json_script
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
@@ -62,6 +64,30 @@ def labels(image: Image, library: Any = None) -> str:
             str(v) if v is not None else "–" for v in (image.class_id1, image.class_id2)
         )
     return ", ".join(str(t) for t in image.tags)
+
+
+# How much of a time `when` shows: to the minute, to the second, or the time of day only.
+_WHEN_FORMATS = {"minutes": "Y-m-d H:i", "seconds": "Y-m-d H:i:s", "time": "H:i:s"}
+
+
+@register.filter
+def when(value: datetime | None, precision: str = "minutes") -> SafeString | str:
+    """A moment as every page shows one: in the console's time zone (`TIME_ZONE`), always
+    with the zone's name ("2026-12-01 22:15 UTC"), as a <time> element whose title is the
+    full ISO 8601 time with its offset. '' for None, so `|default` still works."""
+    if value is None or value == "":
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    shown = dateformat.format(local, _WHEN_FORMATS.get(precision, _WHEN_FORMATS["minutes"]))
+    zone = dateformat.format(local, "T") if timezone.is_aware(local) else ""
+    iso = local.isoformat(timespec="seconds")
+    return format_html('<time datetime="{}" title="{}">{} {}</time>', iso, iso, shown, zone)
+
+
+@register.simple_tag
+def time_zone_name() -> str:
+    """The zone every time on the pages is shown in."""
+    return timezone.get_current_timezone_name()
 
 
 @register.filter
@@ -247,7 +273,7 @@ def _js_texts(page: str) -> dict[str, str]:
     if page == "search":
         return {"hidden": _("%n result(s) hidden by the filters.")}
     if page == "library":
-        return {"selected": _("%n selected")}
+        return {"selected": _("%n selected"), "all_matching": _("All matching images selected")}
     return {}
 
 

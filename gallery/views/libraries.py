@@ -27,7 +27,7 @@ from gallery.forms import (
 )
 from gallery.models import DEFAULT_CAPACITY, ImageStatus, Library, Role
 from gallery.selectors import batches, counts, images, listing
-from gallery.services.images import images_delete, images_repush, images_retag
+from gallery.services.images import BulkAction, images_bulk
 from gallery.services.libraries import library_create, library_set_capacity
 from gallery.services.mirror import library_mirror_request
 from gallery.views.applications import detail_context
@@ -122,6 +122,12 @@ def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
         after=data.get("after") or "",
         before=data.get("before") or "",
     )
+    several = bool(page.next_cursor or page.prev_cursor)
+    matches = (
+        listing.library_matches(library=library, filters=filters)
+        if filters.active or (several and can(role, Role.EDITOR))
+        else None
+    )
     context = {
         "library": library,
         "application": library.application,
@@ -135,12 +141,28 @@ def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
         "retag_form": LabelsForm(library=library),
         "statuses": [s for s in ImageStatus if s != ImageStatus.DELETED],
         "batches": batches.library_batches(library, 5),
-        "matches": listing.library_matches(library=library, filters=filters)
-        if filters.active
-        else None,
+        "matches": matches if filters.active else None,
+        # "Select all N matching" is offered when the set is more than this page.
+        "selectable": matches if several else None,
+        "match_fields": _match_fields(form),
         **_library_header(library),
     }
     return render(request, "gallery/library.html", context)
+
+
+# Filter fields a bulk action on "all matching" carries, prefixed (the bulk bar has its own
+# `tags` field, the new tags of a re-tag).
+MATCH_PREFIX = "match"
+_MATCH_FIELDS = ("tags", "tag_logic", "class_id1", "class_id2", "status", "q", "product_id")
+
+
+def _match_fields(form: ListingForm) -> list[tuple[str, str]]:
+    """The filters `form` was given, as the hidden fields of a bulk form: (name, value)."""
+    return [
+        (f"{MATCH_PREFIX}-{name}", str(form.data[form.add_prefix(name)]))
+        for name in _MATCH_FIELDS
+        if name in form.fields and form.data.get(form.add_prefix(name))
+    ]
 
 
 @login_required
@@ -152,37 +174,82 @@ def library_bulk(request: AuthedRequest, library_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Select at least one image."))
         return redirect(back)
-    rows = images.images_selected(library, form.cleaned_data["ids"])
-    if not rows:
+    action = BulkAction(form.cleaned_data["action"])
+    match_form = ListingForm(request.POST, library=library, prefix=MATCH_PREFIX)
+    if form.matching:
+        if not match_form.is_valid():
+            # Left out, a bad filter would widen the set: refuse instead.
+            messages.error(request, _("The filters changed; apply them again."))
+            return redirect(back)
+        # Never the page's ids: the set is read again from the filters, now.
+        ids = listing.library_matching_ids(library=library, filters=_listing_filters(match_form))
+    else:
+        ids = [row.pk for row in images.images_selected(library, form.cleaned_data["ids"])]
+    if not ids:
         messages.error(request, _("None of the selected images is in this library any more."))
         return redirect(back)
-    if form.cleaned_data["action"] == "delete":
-        if not form.cleaned_data["confirmed"]:
-            return render(
+    labels = None
+    if action == BulkAction.RETAG:
+        labels_form = LabelsForm(request.POST, library=library)
+        if not labels_form.is_valid() or not labels_form.labels_given:
+            errors = [e for errs in labels_form.errors.values() for e in errs]
+            messages.error(
                 request,
-                "gallery/confirm_bulk_delete.html",
-                {"library": library, "rows": rows, "next": back},
+                " ".join(str(e) for e in errors)
+                or _("Enter the tags (or class ids) to give them."),
             )
-        n = images_delete(actor=request.user, images=rows)
-        messages.success(request, _("%(n)d image(s) deleted.") % {"n": n})
-        return redirect(back)
-    if form.cleaned_data["action"] == "repush":
-        n = images_repush(actor=request.user, images=rows)
-        if n:
-            messages.success(request, _("%(n)d image(s) queued to be pushed again.") % {"n": n})
-        else:
-            messages.error(request, _("None of the selected images has failed."))
-        return redirect(back)
-    labels_form = LabelsForm(request.POST, library=library)
-    if not labels_form.is_valid() or not labels_form.labels_given:
-        errors = [e for errs in labels_form.errors.values() for e in errs]
-        messages.error(
+            return redirect(back)
+        labels = labels_form.labels
+    if action in (BulkAction.DELETE, BulkAction.UNTAG):
+        expected = form.cleaned_data.get("expected")
+        changed = expected is not None and expected != len(ids)
+        if not form.cleaned_data["confirmed"] or changed:
+            shown = images.images_selected(library, ids[-60:])
+            context = {
+                "library": library,
+                "action": action.value,
+                "count": len(ids),
+                "rows": shown,
+                "more": len(ids) - len(shown),
+                "ids": [] if form.matching else ids,
+                "matching": form.matching,
+                "match_fields": _match_fields(match_form) if form.matching else [],
+                "changed": changed,
+                "next": back,
+            }
+            return render(request, "gallery/confirm_bulk_delete.html", context)
+    outcome = images_bulk(
+        actor=request.user, library=library, action=action, ids=ids, labels=labels
+    )
+    if outcome.queued:
+        messages.success(
             request,
-            " ".join(str(e) for e in errors) or _("Enter the tags (or class ids) to give them."),
+            _(
+                "%(n)s images are being done in the background; reload the page to see "
+                "how far it got."
+            )
+            % {"n": f"{outcome.queued:,}"},
         )
         return redirect(back)
-    result = images_retag(actor=request.user, images=rows, labels=labels_form.labels)
-    if result.changed:
+    result = outcome.result
+    assert result is not None
+    if action == BulkAction.DELETE:
+        messages.success(request, _("%(n)d image(s) deleted.") % {"n": result.changed})
+    elif action == BulkAction.REPUSH:
+        if result.changed:
+            messages.success(
+                request, _("%(n)d image(s) queued to be pushed again.") % {"n": result.changed}
+            )
+        else:
+            messages.error(request, _("None of the selected images has failed."))
+    elif action == BulkAction.UNTAG:
+        if result.changed:
+            messages.success(
+                request, _("The labels of %(n)d image(s) are cleared.") % {"n": result.changed}
+            )
+        elif not result.errors:
+            messages.error(request, _("None of the selected images has tags or class ids."))
+    elif result.changed:
         messages.success(request, _("%(n)d image(s) re-tagged.") % {"n": result.changed})
     for image, error in result.errors[:10]:
         messages.error(request, f"{image.brief}: {error}")

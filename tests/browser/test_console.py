@@ -403,3 +403,158 @@ def test_an_owner_invites_a_teammate_who_sets_a_password_by_the_link(
     browser.get(link)
     assert "This link does not work" in browser.find_element(By.CSS_SELECTOR, "main").text
     assert csp_refusals(browser) == []
+
+
+def _phone(driver: Any, *, touch: bool = True) -> None:
+    """A phone: 390 by 844 CSS pixels, a touch screen (pointer: coarse)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
+    )
+    driver.execute_cdp_cmd(
+        "Emulation.setTouchEmulationEnabled", {"enabled": touch, "maxTouchPoints": 5}
+    )
+
+
+def _phone_shot(driver: Any, name: str) -> None:
+    """The phone's first screen, as the user sees it before scrolling."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(0.15)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _in_language(code: str) -> Any:
+    return lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == code
+
+
+def _above_the_fold(driver: Any, selector: str) -> bool:
+    return bool(
+        driver.execute_script(
+            "var e = document.querySelector(arguments[0]); if (!e) return false;"
+            "var r = e.getBoundingClientRect(); return r.top >= 0 && r.top + 40 < innerHeight;",
+            selector,
+        )
+    )
+
+
+def test_on_a_phone_the_top_bar_is_one_line_and_results_come_above_the_fold(
+    browser: Any, live_console: Any, django_user_model: Any, photo_files: list[Path]
+):
+    from django.utils import translation
+
+    from gallery.services.uploads import image_upload
+
+    base = live_console.url
+    owner = django_user_model.objects.create_user("olivia", password=PASSWORD)
+    application = application_create(
+        actor=owner, name="Phone", backend="builtin", services=["similar"]
+    )
+    library = library_create(actor=owner, application=application, service="similar")
+    for path in photo_files:
+        image_upload(actor=owner, library=library, data=path.read_bytes(), filename=path.name)
+    assert set(Image.objects.values_list("status", flat=True)) == {"indexed"}
+    log_in(browser, base, "olivia")
+    _phone(browser)
+    assert browser.execute_script("return matchMedia('(pointer: coarse)').matches")
+    for language in ("en", "zh-hans"):
+        browser.get(f"{base}/libraries/{library.pk}/")
+        if language != "en":  # the language is in the folded menu
+            browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").click()
+            Select(browser.find_element(By.ID, "language")).select_by_value(language)
+            wait(browser).until(_in_language("zh-hans"))
+        bar = browser.find_element(By.CSS_SELECTOR, "header.topbar")
+        assert bar.size["height"] <= 48, bar.size  # one line
+        assert not browser.find_element(By.CSS_SELECTOR, "nav.account").is_displayed()
+        _phone_shot(browser, f"phone-library-{language}")
+        # The menu opens and closes; it holds the account and the language.
+        browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").click()
+        assert browser.find_element(By.CSS_SELECTOR, "nav.account").is_displayed()
+        assert browser.find_element(By.ID, "language").is_displayed()
+        _phone_shot(browser, f"phone-menu-{language}")
+        browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").click()
+        assert not browser.find_element(By.CSS_SELECTOR, "nav.account").is_displayed()
+
+        browser.get(f"{base}/libraries/{library.pk}/search/")
+        browser.find_element(By.CSS_SELECTOR, "form[data-camera] [data-camera-file]").send_keys(
+            str(photo_files[0])
+        )
+        wait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, "ol.hits")))
+        assert _above_the_fold(browser, "ol.hits li.hit")
+        _phone_shot(browser, f"phone-search-{language}")
+
+        # Upload: the plain file chooser, no folder and no dropping on a touch screen.
+        browser.get(f"{base}/libraries/{library.pk}/upload/")
+        text = browser.find_element(By.TAG_NAME, "main").text
+        with translation.override(language):
+            hidden = [
+                translation.gettext("Choose a folder…"),
+                translation.gettext("Drop image files or a whole folder here"),
+            ]
+        assert all(words not in text for words in hidden), text
+        assert "folder" not in text.lower() and "drop" not in text.lower()
+        assert browser.find_element(By.CSS_SELECTOR, "label[for=id_files]").is_displayed()
+        assert not browser.find_element(By.CSS_SELECTOR, "label[for=id_folder]").is_displayed()
+        _phone_shot(browser, f"phone-upload-{language}")
+    # A desktop with a mouse still offers both.
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+    Select(browser.find_element(By.ID, "language")).select_by_value("en")
+    wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=id_folder]").is_displayed()
+    assert "Drop image files" in browser.find_element(By.TAG_NAME, "main").text
+    assert not browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").is_displayed()
+    assert csp_refusals(browser) == []
+
+
+def test_select_all_matching_then_clear_their_tags(
+    browser: Any, live_console: Any, django_user_model: Any
+):
+    from gallery.selectors.listing import PAGE_SIZE
+
+    base = live_console.url
+    owner = django_user_model.objects.create_user("olivia", password=PASSWORD)
+    application = application_create(
+        actor=owner, name="Many", backend="builtin", services=["same_hq"]
+    )
+    library = library_create(actor=owner, application=application, service="same_hq")
+    n = PAGE_SIZE + 7
+
+    def made(count: int, tag: int, start: int) -> None:
+        Image.objects.bulk_create(
+            Image(
+                library=library,
+                sha256=f"{start + i:064d}",
+                width=100,
+                height=100,
+                bytes=1000,
+                format="JPEG",
+                brief=f"row-{start + i}.jpg",
+                status="failed",
+                tag1=tag,
+            )
+            for i in range(count)
+        )
+
+    made(n, 7, 0)
+    made(3, 9, 1000)
+    log_in(browser, base, "olivia")
+    browser.get(f"{base}/libraries/{library.pk}/?tags=7")
+    offer = browser.find_element(By.CSS_SELECTOR, "[data-matching-offer]")
+    assert not offer.is_displayed()  # until the whole page is selected
+    browser.find_element(By.CSS_SELECTOR, "[data-select-all]").click()
+    assert offer.is_displayed() and f"Select all {n} matching" in offer.text
+    assert f"All {PAGE_SIZE} on this page are selected." in offer.text
+    browser.find_element(By.CSS_SELECTOR, "[data-select-matching]").click()
+    count = browser.find_element(By.CSS_SELECTOR, "[data-selected-count]").text
+    assert count == "All matching images selected"
+    shot(browser, "library-select-all-matching")
+    browser.find_element(By.CSS_SELECTOR, "button[value=untag]").click()
+    wait(browser).until(ec.presence_of_element_located((By.NAME, "confirmed")))
+    assert f"Clear the labels of {n} images?" in browser.find_element(By.TAG_NAME, "h1").text
+    shot(browser, "confirm-bulk-untag")
+    submit(browser, "main form")
+    wait(browser).until(ec.url_contains(f"/libraries/{library.pk}/"))
+    assert Image.objects.filter(tag1=7).count() == 0
+    assert Image.objects.filter(tag1=9).count() == 3
+    assert csp_refusals(browser) == []

@@ -68,3 +68,26 @@
     else field.value = entry[2];
   });
 })();
+
+// The phone's top-bar menu: a toggle instead of the #topmenu link's jump (which is what
+// browsers without scripts get).
+(function () {
+  "use strict";
+  var toggle = document.querySelector("[data-menu-toggle]");
+  var menu = document.querySelector("[data-menu]");
+  if (!toggle || !menu) return;
+  toggle.setAttribute("role", "button");
+  toggle.addEventListener("click", function (event) {
+    event.preventDefault();
+    var open = !menu.classList.contains("open");
+    menu.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && menu.classList.contains("open")) {
+      menu.classList.remove("open");
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.focus();
+    }
+  });
+})();

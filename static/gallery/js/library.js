@@ -1,4 +1,5 @@
-// Library page: select images on the page for bulk delete or re-tag.
+// Library page: select images on the page, or every image matching the filters, for a bulk
+// action (delete, re-tag, clear tags, push again).
 (function () {
   "use strict";
   var form = document.querySelector("form[data-bulk]");
@@ -6,14 +7,26 @@
   var all = form.querySelector("[data-select-all]");
   var count = form.querySelector("[data-selected-count]");
   var buttons = form.querySelectorAll("[data-needs-selection]");
+  var offer = form.querySelector("[data-matching-offer]");
+  var matching = form.querySelector("[data-select-matching]");
+  var pageAll = form.querySelector("[data-page-all]");
   var texts = Tuku.text("library-text");
   function picks() { return form.querySelectorAll("input.pick"); }
   function update() {
     var n = form.querySelectorAll("input.pick:checked").length;
-    buttons.forEach(function (b) { b.disabled = n === 0; });
-    if (count) count.textContent = n ? (texts.selected || "%n selected").replace("%n", n) : "";
+    var whole = n > 0 && n === picks().length;
+    // "Select all N matching" is offered once the whole page is selected, as in a mail client.
+    if (matching && !whole) matching.checked = false;
+    if (offer) offer.hidden = !whole;
+    if (pageAll) pageAll.hidden = !whole || (matching && matching.checked);
+    var everything = matching && matching.checked;
+    buttons.forEach(function (b) { b.disabled = n === 0 && !everything; });
+    if (count) {
+      if (everything) count.textContent = texts.all_matching || "All matching images selected";
+      else count.textContent = n ? (texts.selected || "%n selected").replace("%n", n) : "";
+    }
     if (all) {
-      all.checked = n > 0 && n === picks().length;
+      all.checked = whole;
       all.indeterminate = n > 0 && n < picks().length;
     }
   }
@@ -22,7 +35,8 @@
     update();
   });
   form.addEventListener("change", function (event) {
-    if (event.target.classList && event.target.classList.contains("pick")) update();
+    var t = event.target;
+    if (t === matching || (t.classList && t.classList.contains("pick"))) update();
   });
   update();
 })();

@@ -3,7 +3,7 @@ members, libraries and capacity; activity and usage."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -11,7 +11,16 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from engine.models import EngineApp, EngineLibrary
-from gallery.models import Activity, ActivityVerb, ApiCall, Application, Library, Membership, Role
+from gallery.models import (
+    Activity,
+    ActivityVerb,
+    ApiCall,
+    Application,
+    Batch,
+    Library,
+    Membership,
+    Role,
+)
 from gallery.services.activity import activity_record
 from tests import fakebaidu
 from tests.unit.gallery.kit import upload_committed
@@ -511,3 +520,41 @@ def test_a_failed_form_never_echoes_the_secret_typed(owner_client, backend, secr
     page = response.content.decode()
     assert "A name is required." in page or "This field is required." in page
     assert secret not in page
+
+
+def _at(model, pk, when):
+    model.objects.filter(pk=pk).update(created_at=when)
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown", "iso"),
+    [
+        ("UTC", "2026-12-01 22:15:30 UTC", "2026-12-01T22:15:30+00:00"),
+        ("Asia/Shanghai", "2026-12-02 06:15:30 CST", "2026-12-02T06:15:30+08:00"),
+    ],
+)
+def test_times_on_the_activity_and_job_pages_say_their_time_zone(
+    viewer, application, library, personas, settings, zone, shown, iso
+):
+    settings.TIME_ZONE = zone
+    moment = datetime(2026, 12, 1, 22, 15, 30, tzinfo=UTC)
+    activity_record(
+        actor=personas["owner"],
+        application=application,
+        verb=ActivityVerb.LIBRARY_SEARCH,
+        obj=application,
+    )
+    _at(Activity, Activity.objects.latest("pk").pk, moment)
+    call = ApiCall.objects.create(
+        application=application, service="same_hq", operation="add", latency_ms=5
+    )
+    _at(ApiCall, call.pk, moment)
+    html = viewer.get(reverse("gallery:activity", args=[application.pk])).content.decode()
+    stamp = f'<time datetime="{iso}" title="{iso}">{shown}</time>'
+    assert html.count(stamp) == 2  # who did what, and the API call
+    batch = Batch.objects.create(library=library, kind=Batch.Kind.UPLOAD)
+    _at(Batch, batch.pk, moment)
+    job = viewer.get(reverse("gallery:batch", args=[batch.pk])).content.decode()
+    assert f'<time datetime="{iso}" title="{iso}">{shown[:-7]}{shown[-4:]}</time>' in job
+    usage = viewer.get(reverse("gallery:usage", args=[application.pk])).content.decode()
+    assert f"Days are counted in the {zone} time zone." in usage

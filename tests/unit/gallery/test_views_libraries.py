@@ -519,3 +519,215 @@ def test_sorted_by_brief_the_grid_pages_by_brief_both_ways(viewer, library):
     # A cursor of another order starts the page afresh.
     other = viewer.get(url, {"sort": "new"}).context["page"].next_cursor
     assert briefs(viewer.get(url, {"sort": "brief", "after": other})) == expected[:PAGE_SIZE]
+
+
+# --- every image matching the filters, across pages ------------------------------------------
+
+
+def test_select_all_matching_is_offered_with_the_count_once_there_are_more_pages(
+    editor, library, monkeypatch
+):
+    rows(library, PAGE_SIZE + 2, tag1=7)
+    rows(library, 3, tag1=9)
+    url = reverse("gallery:library", args=[library.pk])
+    page = editor.get(url + "?tags=7").content.decode()
+    assert "Select all 50 matching" in page
+    assert 'name="match-tags" value="7"' in page  # the filters go with the bulk form
+    assert "data-matching-offer" not in editor.get(url + "?tags=9").content.decode()  # one page
+    monkeypatch.setattr(listing, "COUNT_CAP", 10)
+    assert "Select all matching (over 10)" in editor.get(url + "?tags=7").content.decode()
+
+
+def test_an_action_on_all_matching_covers_every_page_and_nothing_else(editor, library):
+    matching = rows(library, PAGE_SIZE + 2, tag1=7, status=ImageStatus.FAILED)
+    others = rows(library, 3, tag1=9, status=ImageStatus.FAILED)
+    response = editor.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        # The ids of the page are not what it acts on: the filters are read again.
+        {
+            "action": "retag",
+            "scope": "matching",
+            "match-tags": "7",
+            "tags": "5",
+            "ids": [others[0].pk],
+        },
+        follow=True,
+    )
+    assert f"{len(matching)} image(s) re-tagged." in response.content.decode()
+    assert set(Image.objects.filter(tag1=5).values_list("pk", flat=True)) == {
+        r.pk for r in matching
+    }
+    assert list(Image.objects.filter(tag1=9).values_list("pk", flat=True)) == [r.pk for r in others]
+
+
+def test_all_matching_is_read_at_action_time_not_from_the_page(editor, library):
+    rows(library, 2, tag1=7, status=ImageStatus.FAILED)
+    stopped = rows(library, 1, tag1=7, status=ImageStatus.FAILED)[0]
+    Image.objects.filter(pk=stopped.pk).update(tag1=8)  # no longer matches
+    late = rows(library, 1, tag1=7, status=ImageStatus.FAILED)[0]  # came to match since
+    editor.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        {"action": "retag", "scope": "matching", "match-tags": "7", "tags": "5"},
+    )
+    late.refresh_from_db()
+    stopped.refresh_from_db()
+    assert late.tags == [5] and stopped.tags == [8]
+    assert Image.objects.filter(tag1=5).count() == 3
+
+
+def test_deleting_all_matching_asks_first_with_the_exact_count(editor, library, monkeypatch):
+    monkeypatch.setattr(listing, "COUNT_CAP", 10)  # the listing's count stops; this one does not
+    doomed = rows(library, PAGE_SIZE + 2, tag1=7)
+    kept = rows(library, 2, tag1=9)
+    url = reverse("gallery:library-bulk", args=[library.pk])
+    form = {"action": "delete", "scope": "matching", "match-tags": "7"}
+    confirm = editor.post(url, form)
+    page = confirm.content.decode()
+    assert confirm.status_code == 200 and f"Delete {len(doomed)} images?" in page
+    assert 'name="scope" value="matching"' in page and 'name="match-tags" value="7"' in page
+    assert f'name="expected" value="{len(doomed)}"' in page
+    assert 'name="ids"' not in page  # the confirmation, too, names the filters, not ids
+    assert Image.objects.filter(status=ImageStatus.INDEXED).count() == len(doomed) + 2
+    # One more came to match since: the count shown is no longer true, so it is shown again.
+    rows(library, 1, tag1=7)
+    again = editor.post(url, {**form, "confirmed": "1", "expected": str(len(doomed))})
+    assert (
+        again.status_code == 200 and f"Delete {len(doomed) + 1} images?" in again.content.decode()
+    )
+    assert "changed since" in again.content.decode()
+    done = editor.post(url, {**form, "confirmed": "1", "expected": str(len(doomed) + 1)})
+    assert done.status_code == 302
+    assert Image.objects.live().filter(tag1=7).count() == 0
+    assert set(Image.objects.live().values_list("pk", flat=True)) == {r.pk for r in kept}
+    assert Activity.objects.filter(verb="image.delete").count() == len(doomed) + 1
+
+
+def test_a_large_set_of_matching_images_is_done_by_tasks_in_chunks(
+    editor, library, commit, monkeypatch
+):
+    from gallery.services import images as image_services
+
+    monkeypatch.setattr(image_services, "BULK_NOW", 5)
+    monkeypatch.setattr(image_services, "BULK_CHUNK", 4)
+    chunks: list[int] = []
+    real = image_services.images_bulk_run
+
+    def counted(**kw):
+        chunks.append(len(kw["image_ids"]))
+        real(**kw)
+
+    monkeypatch.setattr(image_services, "images_bulk_run", counted)
+    matching = rows(library, 11, tag1=7, status=ImageStatus.FAILED)
+    rows(library, 2, tag1=9, status=ImageStatus.FAILED)
+    with commit():
+        response = editor.post(
+            reverse("gallery:library-bulk", args=[library.pk]),
+            {"action": "retag", "scope": "matching", "match-tags": "7", "tags": "5"},
+            follow=True,
+        )
+    assert "11 images are being done in the background" in response.content.decode()
+    assert chunks == [4, 4, 3]
+    assert Image.objects.filter(tag1=5).count() == len(matching)
+    assert Image.objects.filter(tag1=9).count() == 2
+
+
+def test_a_bad_filter_never_widens_all_matching(editor, library):
+    rows(library, 3, tag1=7)
+    response = editor.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        {"action": "delete", "scope": "matching", "match-tags": "x", "confirmed": "1"},
+        follow=True,
+    )
+    assert "apply them again" in response.content.decode()
+    assert Image.objects.live().count() == 3
+
+
+# --- clearing labels ------------------------------------------------------------------------
+
+
+def test_clearing_tags_asks_first_then_adds_each_image_again_without_them(
+    editor, library, upload, commit, baidu
+):
+    tagged = [upload(library, seed, labels=Labels((1, 2))) for seed in (1, 2)]
+    plain = upload(library, 3)
+    url = reverse("gallery:library-bulk", args=[library.pk])
+    ids = [i.pk for i in [*tagged, plain]]
+    confirm = editor.post(url, {"action": "untag", "ids": ids})
+    assert "Clear the labels of 3 images?" in confirm.content.decode()
+    assert all(e.tags == "1,2" for e in baidu.libraries["same_hq"].values() if e.tags)
+    baidu.calls.clear()
+    with commit():
+        response = editor.post(url, {"action": "untag", "ids": ids, "confirmed": "1"}, follow=True)
+    assert "The labels of 2 image(s) are cleared." in response.content.decode()
+    # The wire cannot remove a tag by update: each tagged image was deleted and added again.
+    assert [c[1] for c in baidu.calls] == ["delete", "add", "delete", "add"]
+    assert all("tags" not in c[2] for c in baidu.calls if c[1] == "add")
+    assert [e.tags for e in baidu.libraries["same_hq"].values()] == ["", "", ""]
+    for image in tagged:
+        image.refresh_from_db()
+        assert image.tags == [] and not image.pending_update
+        assert image.status == ImageStatus.INDEXED and image.cont_sign in baidu.libraries["same_hq"]
+    edits = Activity.objects.filter(verb="image.edit")
+    assert {a.object_id for a in edits} == {i.pk for i in tagged} and len(edits) == 2
+    assert all(a.detail["labels"]["tags"] == [] for a in edits)
+
+
+def test_clearing_tags_of_rows_not_sent_changes_them_at_once(editor, library, baidu):
+    made = rows(library, 2, tag1=4, status=ImageStatus.FAILED)
+    editor.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        {"action": "untag", "ids": [r.pk for r in made], "confirmed": "1"},
+    )
+    assert [r.tags for r in Image.objects.filter(pk__in=[r.pk for r in made])] == [[], []]
+    assert baidu.calls == []
+
+
+def test_clearing_class_ids_of_all_matching_product_images(editor, product_library, baidu):
+    made = rows(product_library, 3, class_id1=4, class_id2=5, status=ImageStatus.PENDING)
+    other = rows(product_library, 1, class_id1=6, status=ImageStatus.PENDING)[0]
+    url = reverse("gallery:library-bulk", args=[product_library.pk])
+    form = {"action": "untag", "scope": "matching", "match-class_id1": "4"}
+    assert "Clear the labels of 3 images?" in editor.post(url, form).content.decode()
+    editor.post(url, {**form, "confirmed": "1", "expected": "3"})
+    for row in made:
+        row.refresh_from_db()
+        assert (row.class_id1, row.class_id2) == (None, None)
+    other.refresh_from_db()
+    assert other.class_id1 == 6
+
+
+def test_clearing_tags_on_the_built_in_engine_leaves_its_entries_without_labels(
+    client, personas, commit, baidu_engine
+):
+    from engine.models import EngineEntry
+
+    _app, library = builtin(personas)
+    with commit():
+        made = [
+            image_upload(
+                actor=personas["owner"],
+                library=library,
+                data=make_image(seed),
+                filename=f"{seed}.jpg",
+                labels=Labels((3, 4)),
+            )
+            for seed in (1, 2)
+        ]
+    assert list(EngineEntry.objects.values_list("tag1", "tag2")) == [(3, 4), (3, 4)]
+    login(client, personas, "owner")
+    with commit():
+        client.post(
+            reverse("gallery:library-bulk", args=[library.pk]),
+            {"action": "untag", "ids": [m.pk for m in made], "confirmed": "1"},
+        )
+    assert list(EngineEntry.objects.values_list("tag1", "tag2")) == [(None, None)] * 2
+    rows_now = list(Image.objects.filter(pk__in=[m.pk for m in made]))
+    assert {r.status for r in rows_now} == {"indexed"} and all(r.tags == [] for r in rows_now)
+    assert set(EngineEntry.objects.values_list("cont_sign", flat=True)) == {
+        r.cont_sign for r in rows_now
+    }
+    # The library's mirror takes the delete and the add for what they were: nothing changed.
+    with commit():
+        client.get(reverse("gallery:library", args=[library.pk]))
+    assert Image.objects.live().count() == 2
+    assert set(Image.objects.live().values_list("status", flat=True)) == {"indexed"}
