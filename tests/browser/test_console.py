@@ -466,6 +466,8 @@ def test_on_a_phone_the_top_bar_is_one_line_and_results_come_above_the_fold(
         bar = browser.find_element(By.CSS_SELECTOR, "header.topbar")
         assert bar.size["height"] <= 48, bar.size  # one line
         assert not browser.find_element(By.CSS_SELECTOR, "nav.account").is_displayed()
+        # The filters and the bulk actions are folded: the images start on the first screen.
+        assert _above_the_fold(browser, "ul.grid li.cell"), "grid below the fold"
         _phone_shot(browser, f"phone-library-{language}")
         # The menu opens and closes; it holds the account and the language.
         browser.find_element(By.CSS_SELECTOR, "[data-menu-toggle]").click()

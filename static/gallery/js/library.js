@@ -2,6 +2,15 @@
 // action (delete, re-tag, clear tags, push again).
 (function () {
   "use strict";
+  // Phones: the filters and the bulk actions start folded (the page opens them without script).
+  var narrow = window.matchMedia("(max-width: 600px)");
+  function fold() {
+    document.querySelectorAll("details[data-fold-narrow]").forEach(function (d) {
+      d.open = !narrow.matches || d.hasAttribute("data-keep-open");
+    });
+  }
+  fold();
+  narrow.addEventListener("change", fold);
   var form = document.querySelector("form[data-bulk]");
   if (!form) return;
   var all = form.querySelector("[data-select-all]");
@@ -11,6 +20,7 @@
   var matching = form.querySelector("[data-select-matching]");
   var pageAll = form.querySelector("[data-page-all]");
   var texts = Tuku.text("library-text");
+  var bulkFold = form.querySelector("[data-bulk-fold]");
   function picks() { return form.querySelectorAll("input.pick"); }
   function update() {
     var n = form.querySelectorAll("input.pick:checked").length;
@@ -37,6 +47,8 @@
   form.addEventListener("change", function (event) {
     var t = event.target;
     if (t === matching || (t.classList && t.classList.contains("pick"))) update();
+    // Ticking an image on a phone opens the folded actions it is for.
+    if (t.classList && t.classList.contains("pick") && t.checked && bulkFold) bulkFold.open = true;
   });
   update();
 })();
