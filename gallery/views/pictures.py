@@ -246,6 +246,11 @@ def instance_compare(request: AuthedRequest, library_id: int) -> HttpResponse:
                     context["score"] = search.instance_compare(
                         library=library, first=first, second=second
                     )
+                    # The file fields come back empty: the result says what it compared.
+                    context["compared"] = (
+                        form.cleaned_data["first"].name,
+                        form.cleaned_data["second"].name,
+                    )
                     status = 200
                 except ImageInvalid as exc:
                     form.add_error(None, exc.message)

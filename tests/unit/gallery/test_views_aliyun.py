@@ -240,6 +240,8 @@ def test_two_pictures_are_compared_by_the_instance(owner_client, instance):
     url = reverse("gallery:instance-compare", args=[instance.pk])
     same = owner_client.post(url, {"first": jpeg("a.jpg", 3), "second": jpeg("b.jpg", 3)})
     assert same.context["score"] == 1.0
+    # The file fields come back empty, so the result names the two files it compared.
+    assert "“a.jpg” compared with “b.jpg”" in same.content.decode()
     other = owner_client.post(url, {"first": jpeg("a.jpg", 3), "second": jpeg("b.jpg", 9)})
     assert other.context["score"] < 1.0
 
