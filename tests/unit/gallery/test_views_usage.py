@@ -183,6 +183,7 @@ def test_the_offered_periods_are_answered(viewer, application, days):
 def test_the_period_defaults_to_30_days(viewer, application):
     response = viewer.get(usage_url(application))
     assert response.status_code == 200 and response.context["span"] == 30
+    assert len(chart_data(response.content.decode())["days"]) == 30
 
 
 def test_chinese_labels_for_outcomes_operations_services_and_the_refusal(viewer, application):
@@ -209,3 +210,17 @@ def test_the_usage_page_loads_the_vendored_chart_library_and_no_inline_script(vi
     scripts = re.findall(r"<script([^>]*)>", html)
     assert all("src=" in attrs or 'type="application/json"' in attrs for attrs in scripts)
     assert "<canvas" in html and '<details class="chart-numbers" open' in html
+
+
+def test_the_recent_calls_say_which_answer_was_retried_and_what_got_through_after(
+    viewer, application, library, personas, commit, baidu, no_backoff_wait
+):
+    baidu.fail("same_hq", "add", 18, 18)
+    upload_committed(library, personas, 1, commit)
+    html = viewer.get(reverse("gallery:activity", args=[application.pk])).content.decode()
+    assert html.count("waited on and sent again") == 2
+    assert "after 2 QPS limits" in html
+    zh = viewer.get(
+        reverse("gallery:activity", args=[application.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert zh.count("已等待并重新发送") == 2 and "经 2 次 QPS 限流后" in zh
