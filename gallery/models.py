@@ -613,6 +613,12 @@ class ApiCall(models.Model):
     error_msg = models.CharField(max_length=255, blank=True)
     latency_ms = models.FloatField()
     log_id = models.BigIntegerField(null=True)
+    # The client answered this one by sending the operation again (a QPS limit backed off
+    # from, a stale token renewed): an exchange, not the operation's outcome.
+    retried = models.BooleanField(default=False)
+    # QPS-limit answers the operation had before this exchange: a success with some is an
+    # operation that got through after backing off.
+    qps_retries = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,7 @@ import platform
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -173,6 +173,10 @@ class CallRecord:
     latency_ms: float
     request_id: str | None
     instance: str = ""
+    # The client sent the operation again after this answer (flow control it backed off
+    # from), so the answer was not the operation's outcome.
+    retried: bool = False
+    qps_retries: int = 0  # flow-control answers the operation had before this exchange
 
 
 @dataclass(frozen=True)
@@ -525,7 +529,7 @@ class AliyunClient:
             tries += 1
             self._limiter.acquire(key, self._qps)
             try:
-                return self._send(action, instance, query, form)
+                return self._send(action, instance, query, form, tries=tries)
             except _Throttled as exc:
                 if tries >= QPS_TRIES:
                     raise AliyunError(
@@ -543,8 +547,13 @@ class AliyunClient:
         instance: str,
         query: list[tuple[str, str]],
         form: list[tuple[str, str]],
+        *,
+        tries: int = 1,
     ) -> dict[str, Any]:
-        """Sign and send one request; its answer's body, or the AliyunError it means."""
+        """Sign and send one request; its answer's body, or the AliyunError it means.
+
+        ``tries``: this is the operation's how-manieth attempt, all earlier ones refused by
+        flow control; a refusal now is retried while tries remain (see ``_call``)."""
         body = form_encode(form).encode() if form else b""
         now = _utc_now().strftime(DATE_FORMAT)
         nonce = _nonce()
@@ -594,10 +603,14 @@ class AliyunClient:
         try:
             answer = self._exchange(url, headers, body)
         except AliyunError as exc:
-            code = str(exc.error_code)
-            self._record(action, instance, code, exc.error_msg, started, _str_id(exc.log_id))
+            retried = isinstance(exc, _Throttled) and tries < QPS_TRIES
+            call = CallRecord(
+                action, str(exc.error_code), exc.error_msg, 0.0, _str_id(exc.log_id), instance
+            )
+            self._record(replace(call, retried=retried, qps_retries=tries - 1), started)
             raise
-        self._record(action, instance, None, "", started, _request_id(answer))
+        call = CallRecord(action, None, "", 0.0, _request_id(answer), instance)
+        self._record(replace(call, qps_retries=tries - 1), started)
         return answer
 
     def _exchange(self, url: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -642,26 +655,20 @@ class AliyunClient:
             raise AliyunError(text, msg, log_id=_request_id(answer))
         return answer
 
-    def _record(
-        self,
-        action: str,
-        instance: str,
-        code: str | None,
-        msg: str,
-        started: float,
-        request_id: str | None,
-    ) -> None:
-        latency_ms = (self._clock() - started) * 1000
+    def _record(self, call: CallRecord, started: float) -> None:
+        """Log one exchange and hand it to ``on_call``, its latency measured from ``started``."""
+        call = replace(call, latency_ms=(self._clock() - started) * 1000)
         log.debug(
-            "aliyun %s %s code=%s %.0f ms request_id=%s",
-            instance,
-            action,
-            code,
-            latency_ms,
-            request_id,
+            "aliyun %s %s code=%s %.0f ms request_id=%s retried=%s",
+            call.instance,
+            call.operation,
+            call.error_code,
+            call.latency_ms,
+            call.request_id,
+            call.retried,
         )
         if self._on_call:
-            self._on_call(CallRecord(action, code, msg, latency_ms, request_id, instance))
+            self._on_call(call)
 
 
 # -- the wire's values: checked before sending, so nothing goes out the server would refuse ----

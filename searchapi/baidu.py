@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
@@ -97,7 +97,11 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One HTTP exchange on an API path (token fetches excluded); error_code None = success."""
+    """One HTTP exchange on an API path (token fetches excluded); error_code None = success.
+
+    ``retried``: the client sent the operation again after this answer (a QPS limit it backed
+    off from, or a stale token it renewed), so the answer was not the operation's outcome.
+    ``qps_retries``: how many QPS-limit answers the operation had before this exchange."""
 
     service: str
     operation: str
@@ -105,6 +109,8 @@ class CallRecord:
     error_msg: str
     latency_ms: float
     log_id: int | None
+    retried: bool = False
+    qps_retries: int = 0
 
 
 def sign_request(
@@ -342,9 +348,19 @@ class BaiduClient:
         return body
 
     def _post(
-        self, service: str, operation: str, form: Mapping[str, str], token: str | None
+        self,
+        service: str,
+        operation: str,
+        form: Mapping[str, str],
+        token: str | None,
+        *,
+        retry_on: frozenset[int | str] = frozenset(),
+        qps_retries: int = 0,
     ) -> dict[str, Any]:
-        """Throttle, authenticate and send one API call; return its body, error or not."""
+        """Throttle, authenticate and send one API call; return its body, error or not.
+
+        ``retry_on``: the codes the caller will answer by sending the call again, recorded as
+        retried rather than as the operation's outcome."""
         url = self._base_url + API_PATHS[service] + operation
         self._limiter.acquire(self._limiter_key, self._qps)
         # Set even for an empty form (the auth probe), which requests would send untyped.
@@ -365,49 +381,68 @@ class BaiduClient:
             encoded = forms.urlencode(form.items())  # a str, as requests makes of a dict
             body = self._exchange("POST", url, params=params, data=encoded, headers=headers)
         except BaiduError as exc:
-            self._record(service, operation, exc.error_code, exc.error_msg, started, None)
+            self._record(
+                CallRecord(
+                    service, operation, exc.error_code, exc.error_msg, 0.0, None, False, qps_retries
+                ),
+                started,
+            )
             raise
         code = _code(body["error_code"]) if "error_code" in body else None
         msg = str(body.get("error_msg", "")) if code is not None else ""
-        self._record(service, operation, code, msg, started, _log_id(body))
+        retried = code is not None and code in retry_on
+        self._record(
+            CallRecord(service, operation, code, msg, 0.0, _log_id(body), retried, qps_retries),
+            started,
+        )
         return body
 
-    def _record(
-        self,
-        service: str,
-        operation: str,
-        code: int | str | None,
-        msg: str,
-        started: float,
-        log_id: int | None,
-    ) -> None:
-        latency_ms = _ms_since(started)
+    def _record(self, call: CallRecord, started: float) -> None:
+        """Log one exchange and hand it to ``on_call``, its latency measured from ``started``."""
+        call = replace(call, latency_ms=_ms_since(started))
         log.debug(
-            "baidu %s/%s code=%s %.0f ms log_id=%s", service, operation, code, latency_ms, log_id
+            "baidu %s/%s code=%s %.0f ms log_id=%s retried=%s",
+            call.service,
+            call.operation,
+            call.error_code,
+            call.latency_ms,
+            call.log_id,
+            call.retried,
         )
         if self._on_call:
-            self._on_call(CallRecord(service, operation, code, msg, latency_ms, log_id))
+            self._on_call(call)
 
     def _call(self, service: str, operation: str, form: Mapping[str, str]) -> dict[str, Any]:
         """Send one operation; refresh the token once on 110/111 and back off on 18."""
         token = self._auth()
         refreshed, qps_tries, delay = False, 0, 1.0
         while True:
-            body = self._post(service, operation, form, token)
+            # Decided before sending, so that the call log knows which answers were retried.
+            retry_on: set[int | str] = set()
+            if token is not None and not refreshed:
+                retry_on |= {110, 111}
+            if qps_tries + 1 < QPS_TRIES:
+                retry_on.add(18)
+            body = self._post(
+                service,
+                operation,
+                form,
+                token,
+                retry_on=frozenset(retry_on),
+                qps_retries=qps_tries,
+            )
             if "error_code" not in body:
                 return body
             code = _code(body["error_code"])
-            if code in (110, 111) and token is not None and not refreshed:
-                refreshed = True
-                token = self._auth(stale=token)
-                continue
+            if code not in retry_on:
+                raise _wire_error(body)
             if code == 18:
                 qps_tries += 1
-                if qps_tries < QPS_TRIES:
-                    self._sleep(delay)
-                    delay *= 2
-                    continue
-            raise _wire_error(body)
+                self._sleep(delay)
+                delay *= 2
+            else:
+                refreshed = True
+                token = self._auth(stale=token)
 
     # -- operations ----------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ def _recorder(application_id: int) -> Callable[[CallRecord], None]:
             error_code=call.error_code,
             error_msg=call.error_msg,
             latency_ms=call.latency_ms,
+            retried=call.retried,
+            qps_retries=call.qps_retries,
         )
 
     return record

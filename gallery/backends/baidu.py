@@ -38,6 +38,8 @@ def _recorder(application_id: int) -> Callable[[CallRecord], None]:
             error_msg=call.error_msg,
             latency_ms=call.latency_ms,
             log_id=call.log_id,
+            retried=call.retried,
+            qps_retries=call.qps_retries,
         )
 
     return record

@@ -50,8 +50,13 @@ def call_save(
     error_msg: str,
     latency_ms: float,
     log_id: int | None = None,
+    retried: bool = False,
+    qps_retries: int = 0,
 ) -> None:
-    """Log one call; the log is a record, never a reason to fail the operation it describes."""
+    """Log one call; the log is a record, never a reason to fail the operation it describes.
+
+    ``retried``: the client sent the operation again after this answer; ``qps_retries``: the
+    QPS-limit answers the operation had before this one (both as the wire clients report)."""
     try:
         ApiCall.objects.create(
             application_id=application_id,
@@ -61,6 +66,8 @@ def call_save(
             error_msg=error_msg[:255],
             latency_ms=latency_ms,
             log_id=log_id,
+            retried=retried,
+            qps_retries=qps_retries,
         )
     except Exception:
         log.exception("could not record a call of application %s", application_id)

@@ -1,7 +1,7 @@
 """Presentation helpers: error explanations, labels, and the geometry of the usage charts.
 
-The charts are plain SVG computed here and drawn by templates: no chart library, nothing to
-download, readable without JavaScript.
+The usage page's calls per day are drawn by the vendored Chart.js from data built here, each
+chart over a table of the same numbers; the errors by code are plain SVG drawn by a template.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 from django import template
 from django.utils import dateformat, timezone
-from django.utils.formats import date_format
+from django.utils.formats import number_format
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
-from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library
-from gallery.selectors.usage import Usage
+from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library, Service
+from gallery.selectors.usage import OUTCOMES, Usage
 from wire.aliyun import CATEGORIES
 
 register = template.Library()
@@ -115,82 +115,125 @@ def score_percent(value: float) -> int:
     return max(0, min(100, round(value * 100)))
 
 
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    colour: str
-    title: str
+# The usage page's charts are drawn by Chart.js (static/vendor/chartjs/) from the JSON built
+# here; the same numbers are the table under each chart, which is what shows without scripts.
+OUTCOME_COLOURS = {"succeeded": "#1f7a3d", "retried": "#e0a400", "failed": "#c62828"}
+OPERATION_COLOURS = {
+    "add": "#2357d9",
+    "search": "#7b3fb3",
+    "update": "#b25c00",
+    "delete": "#8a8f98",
+    "other": "#3b3f46",
+}
+PALETTE = ("#0f766e", "#be185d", "#4d7c0f", "#9333ea", "#a16207", "#475569")
 
 
-@dataclass(frozen=True)
-class Tick:
-    x: float
-    y: float
-    label: str
-
-
-CHART_W, CHART_H, PAD_L, PAD_B, PAD_T = 720, 220, 40, 28, 10
-
-
-def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return value
-
-
-@register.inclusion_tag("gallery/_chart_days.html")
-def usage_chart(usage: Usage) -> dict[str, Any]:
-    """Stacked bars: calls per day, one colour per service."""
-    rows = usage.per_day()
-    top = _nice_max(max((total for _d, _c, total in rows), default=0))
-    plot_w, plot_h = CHART_W - PAD_L - 8, CHART_H - PAD_B - PAD_T
-    slot = plot_w / max(1, len(rows))
-    bars: list[Bar] = []
-    xticks: list[Tick] = []
-    for i, (day, counts, _total) in enumerate(rows):
-        x = PAD_L + i * slot + slot * 0.15
-        base: float = PAD_T + plot_h
-        for service in usage.services:
-            n = counts.get(service, 0)
-            if not n:
-                continue
-            height = plot_h * n / top
-            base -= height
-            bars.append(
-                Bar(
-                    x,
-                    base,
-                    slot * 0.7,
-                    height,
-                    SERVICE_COLOURS.get(service, "#555"),
-                    f"{_day(day)} · {service}: {n}",
-                )
-            )
-        if i % 5 == 0 or i == len(rows) - 1:
-            xticks.append(Tick(x + slot * 0.35, CHART_H - 8, _day(day)))
-    yticks = [
-        Tick(PAD_L - 6, PAD_T + plot_h - plot_h * f, str(round(top * f))) for f in (0, 0.5, 1)
-    ]
-    legend = [(s, SERVICE_COLOURS.get(s, "#555")) for s in usage.services]
+def outcome_label(name: str) -> str:
     return {
-        "w": CHART_W,
-        "h": CHART_H,
-        "bars": bars,
-        "xticks": xticks,
-        "yticks": yticks,
-        "legend": legend,
-        "axis_x": PAD_L,
-        "axis_y": PAD_T + plot_h,
-        "axis_w": CHART_W - 8,
-        "total": usage.total,
+        "succeeded": _("Succeeded"),
+        "retried": _("Succeeded after a QPS limit"),
+        "failed": _("Failed"),
+    }.get(name, name)
+
+
+def operation_label(kind: str) -> str:
+    return {
+        "add": _("Add"),
+        "search": _("Search"),
+        "update": _("Update"),
+        "delete": _("Delete"),
+        "other": _("Other"),
+    }.get(kind, kind)
+
+
+def service_label(service: str) -> str:
+    """A Baidu service by its name ("Same image"); an Alibaba instance by its own name."""
+    if service in Service.values:
+        return str(Service(service).label)
+    return service
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    label: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class DayChart:
+    """One stacked bar chart of calls per day, and the rows of its table."""
+
+    key: str
+    title: str
+    description: str
+    series: list[Series]
+    rows: list[tuple[date, list[int], int]]
+
+
+def _day_charts(usage: Usage) -> list[DayChart]:
+    outcomes = [Series(k, outcome_label(k), OUTCOME_COLOURS[k]) for k in OUTCOMES]
+    operations = [Series(k, operation_label(k), OPERATION_COLOURS[k]) for k in usage.operations]
+    services = [
+        Series(s, service_label(s), SERVICE_COLOURS.get(s) or PALETTE[i % len(PALETTE)])
+        for i, s in enumerate(usage.services)
+    ]
+    return [
+        DayChart(
+            "outcome",
+            _("Calls per day by outcome"),
+            _("Calls per day, stacked: succeeded, succeeded after a QPS limit, failed."),
+            outcomes,
+            usage.per_day(usage.by_outcome, [s.key for s in outcomes]),
+        ),
+        DayChart(
+            "operation",
+            _("Calls per day by operation"),
+            _("Calls per day, stacked by operation."),
+            operations,
+            usage.per_day(usage.by_operation, [s.key for s in operations]),
+        ),
+        DayChart(
+            "service",
+            _("Calls per day by service"),
+            _("Calls per day, stacked by service."),
+            services,
+            usage.per_day(usage.by_service, [s.key for s in services]),
+        ),
+    ]
+
+
+@register.simple_tag
+def usage_charts(usage: Usage) -> list[DayChart]:
+    return _day_charts(usage)
+
+
+@register.simple_tag
+def usage_chart_data(usage: Usage) -> str:
+    """What usage.js draws, as a JSON script element: the days (ISO dates, formatted in the
+    browser by the page's language) and per chart its series, labels already translated."""
+    data = {
+        "days": [day.isoformat() for day in usage.days],
+        "charts": {
+            chart.key: [
+                {
+                    "label": series.label,
+                    "colour": series.colour,
+                    "data": [values[i] for _day, values, _total in chart.rows],
+                }
+                for i, series in enumerate(chart.series)
+            ]
+            for chart in _day_charts(usage)
+        },
+        "texts": {"total": _("Total"), "calls": _("Calls")},
     }
+    return json_script(data, "usage-data")
+
+
+@register.filter
+def count(value: int) -> str:
+    """A count with the language's digit grouping ("12,345")."""
+    return number_format(value, force_grouping=True)
 
 
 @register.inclusion_tag("gallery/_chart_errors.html")
@@ -218,10 +261,6 @@ def errors_chart(usage: Usage) -> dict[str, Any]:
         "label_w": label_w,
         "row_h": height,
     }
-
-
-def _day(day: date) -> str:
-    return date_format(day, "m-d")
 
 
 @register.filter

@@ -327,10 +327,12 @@ def application_activity(request: AuthedRequest, application_id: int) -> HttpRes
 def application_usage(request: AuthedRequest, application_id: int) -> HttpResponse:
     application, _role = get_application(request.user, application_id)
     days = request.GET.get("days", "30")
-    span = int(days) if days in ("7", "30", "90") else 30
-    calls = usage.application_usage(application, days=span)
-    return render(
-        request,
-        "gallery/usage.html",
-        {"application": application, "usage": calls, "span": span},
-    )
+    context: dict[str, object] = {"application": application, "periods": usage.PERIODS}
+    if days not in {str(period) for period in usage.PERIODS}:
+        # Said, not silently replaced by another period: a link or bookmark that asks for a
+        # period the page does not offer would otherwise show numbers for the wrong one.
+        context["refused_days"] = days[:20]
+        return render(request, "gallery/usage.html", context, status=400)
+    span = int(days)
+    context |= {"usage": usage.application_usage(application, days=span), "span": span}
+    return render(request, "gallery/usage.html", context)

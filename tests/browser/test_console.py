@@ -251,7 +251,11 @@ def test_owner_uploads_searches_edits_and_deletes(
     assert "image.upload" in driver.page_source
     shot(driver, "activity")
     driver.find_element(By.CSS_SELECTOR, "nav.tabs a[href$='/usage/']").click()
-    assert driver.find_elements(By.CSS_SELECTOR, ".chart svg rect")
+    wait(driver).until(
+        lambda d: d.execute_script(
+            "return !!Chart.getChart(document.querySelector('[data-chart=outcome] canvas'))"
+        )
+    )
     shot(driver, "usage")
     driver.get(f"{base}/")
     shot(driver, "applications")

@@ -1094,10 +1094,17 @@ def test_on_call_records_every_exchange(
     with pytest.raises(AliyunError):
         client.detail("")  # refused before any exchange: no record
     assert records == [
+        # Flow control backed off from: retried, and the success that followed knows it.
         CallRecord(
-            "AddImage", "DeniedRequest", ERRORS["DeniedRequest"][1], 1000.0, "FAKE-0001", "demo"
+            "AddImage",
+            "DeniedRequest",
+            ERRORS["DeniedRequest"][1],
+            1000.0,
+            "FAKE-0001",
+            "demo",
+            retried=True,
         ),
-        CallRecord("AddImage", None, "", 1000.0, "FAKE-0002", "demo"),
+        CallRecord("AddImage", None, "", 1000.0, "FAKE-0002", "demo", qps_retries=1),
         CallRecord(
             "AddImage",
             "InstanceOverQuota",

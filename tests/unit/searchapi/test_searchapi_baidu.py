@@ -872,6 +872,25 @@ def test_qps_limit_gives_up_after_five_tries(
     assert len(fake.api_calls) == 5
 
 
+def test_qps_answers_backed_off_are_recorded_as_retried_and_counted_on_the_outcome(
+    make: Callable[..., BaiduClient], fake: FakeBaidu, sleeps: list[float]
+) -> None:
+    records: list[CallRecord] = []
+    client = make(on_call=records.append)
+    fake.api_replies = [QPS, QPS, (200, ADDED), *[QPS] * 5]
+    client.add("similar", image=JPEG, brief="b")
+    with pytest.raises(BaiduError):
+        client.search("similar", image=JPEG)
+
+    assert [(r.operation, r.error_code, r.retried, r.qps_retries) for r in records] == [
+        ("add", 18, True, 0),
+        ("add", 18, True, 1),
+        ("add", None, False, 2),  # got through after backing off twice
+        *[("search", 18, True, n) for n in range(4)],
+        ("search", 18, False, 4),  # the fifth: given up, the operation's outcome
+    ]
+
+
 def test_limiter_key_and_qps_are_passed_for_api_calls_only(
     make: Callable[..., BaiduClient], fake: FakeBaidu, limiter: RecordingLimiter
 ) -> None:
@@ -913,7 +932,10 @@ def test_on_call_records_every_api_exchange(
 
     assert all(r.latency_ms >= 0 for r in records)
     assert [dataclasses.replace(r, latency_ms=0) for r in records] == [
-        CallRecord("same_hq", "add", 110, "Access token invalid or no longer valid", 0, 11),
+        # A stale token renewed: the answer was retried, not the operation's outcome.
+        CallRecord(
+            "same_hq", "add", 110, "Access token invalid or no longer valid", 0, 11, retried=True
+        ),
         CallRecord("same_hq", "add", None, "", 0, 2263663554),
         CallRecord("same_hq", "add", 216681, "item exist", 0, 73100921),
         CallRecord("product", "search", "timeout", "No answer in time.", 0, None),
