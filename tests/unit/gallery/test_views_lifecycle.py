@@ -392,3 +392,54 @@ def test_an_alibaba_snippet_uses_the_official_sdk_and_the_endpoint(
     assert "endpoint=&quot;testserver&quot;" in page and "protocol=&quot;http&quot;" in page
     assert "instance_name=&quot;shoes&quot;" in page
     assert "YOUR_ACCESS_KEY_SECRET" in page and app.secret_key not in page
+
+
+def test_new_alibaba_keys_are_tested_with_detail_then_saved(owner_client, personas, monkeypatch):
+    import requests
+
+    from gallery.backends import aliyun as aliyun_backend
+    from tests.fakealiyun import FakeAliyun
+
+    fake = FakeAliyun()
+    real = aliyun_backend.http_session
+
+    def session(*, public_only: bool) -> requests.Session:
+        s = real(public_only=public_only)
+        s.mount("https://imagesearch.cn-shanghai.aliyuncs.com", fake)
+        return s
+
+    monkeypatch.setattr(aliyun_backend, "http_session", session)
+    app = Application.objects.create(
+        name="Ali",
+        backend="aliyun",
+        region="cn-shanghai",
+        api_key=fake.access_key_id,
+        secret_key=fake.access_key_secret,
+        auth_mode="sign",
+    )
+    Membership.objects.create(user=personas["owner"], application=app, role=Role.OWNER)
+    page = owner_client.get(url("application-keys", app)).content.decode()
+    assert "AccessKey Secret" in page
+    fake.access_key_id, fake.access_key_secret = "LTAI5tRotated", "rotated-secret-at-alibaba"
+    wrong = owner_client.post(
+        url("application-keys", app), {"api_key": "LTAI5tRotated", "secret_key": "typo-secret"}
+    )
+    assert wrong.status_code == 400
+    assert "NoPermission" in wrong.content.decode() and "typo-secret" not in wrong.content.decode()
+    app.refresh_from_db()
+    assert app.api_key == "LTAI5tFakeAccessKeyId"
+    good = owner_client.post(
+        url("application-keys", app),
+        {"api_key": "LTAI5tRotated", "secret_key": "rotated-secret-at-alibaba"},
+    )
+    assert good.status_code == 302
+    app.refresh_from_db()
+    assert (app.api_key, app.secret_key) == ("LTAI5tRotated", "rotated-secret-at-alibaba")
+
+
+def test_the_pages_speak_chinese(owner_client, application, library):
+    owner_client.cookies["django_language"] = "zh-hans"
+    page = owner_client.get(url("application", application)).content.decode()
+    assert "在代码中使用" in page and "删除应用…" in page
+    page = owner_client.get(url("library-delete", library)).content.decode()
+    assert "删除图库“相同图片”？" in page or "删除图库“" in page
