@@ -57,7 +57,8 @@ def test_copy_buttons_the_code_panel_and_a_library_deleted_by_its_typed_name(
     )
     wait(browser, 5).until(lambda _d: status.text == "Copied")
     copied = browser.execute_async_script(
-        "var done = arguments[0]; navigator.clipboard.readText().then(done, function () { done(null); });"
+        "var done = arguments[0];"
+        "navigator.clipboard.readText().then(done, function () { done(null); });"
     )
     assert copied in (application.app_id, None)  # None: the headless build keeps no clipboard
     # The revealed Secret Key gets its copy button too.
