@@ -282,6 +282,9 @@ def test_a_backend_outage_mid_delete_is_waited_out_not_lost(
     assert files_under(media)
     page = owner_client.get(url("library", library)).content.decode()
     assert "Being deleted since" in page
+    job = Batch.objects.get(kind=Batch.Kind.DELETE, library=library)
+    page = owner_client.get(url("batch", job)).content.decode()
+    assert "2 image(s) left to remove." in page and "data-batch-cancel" not in page
     # No new image while it is being deleted.
     with pytest.raises(UploadError):
         upload_image(library, personas, seed=9)
@@ -343,6 +346,8 @@ def test_an_application_waiting_for_its_backend_says_so(
         owner_client.post(url("application-delete", application), {"confirm": "Shop"})
     page = owner_client.get(url("application", application)).content.decode()
     assert "Being deleted since" in page
+    home = owner_client.get(reverse("gallery:home")).content.decode()
+    assert "Being deleted" in home
     assert Batch.objects.filter(kind=Batch.Kind.DELETE, library=library).exists()
     Image.objects.update(next_attempt_at=timezone.now() - timedelta(1))
     with commit():
