@@ -448,3 +448,39 @@ def test_the_pages_speak_chinese(owner_client, application, library):
     assert "在代码中使用" in page and "删除应用…" in page
     page = owner_client.get(url("library-delete", library)).content.decode()
     assert "删除图库“相同图片”？" in page or "删除图库“" in page
+
+
+def test_deleting_a_builtin_alibaba_instance_removes_it_from_the_engine(
+    owner_client, personas, media, commit, aliyun_engine
+):
+    from engine.models import AliyunInstance
+    from gallery.pictures import PictureFields
+    from gallery.services.applications import application_create
+    from gallery.services.libraries import library_create
+    from gallery.services.uploads import image_upload
+    from tests.conftest import make_image
+
+    app = application_create(
+        actor=personas["owner"], name="Ali", backend="builtin_aliyun", services=[]
+    )
+    library = library_create(
+        actor=personas["owner"], application=app, service="product", instance_name="shoes"
+    )
+    with commit():
+        image_upload(
+            actor=personas["owner"],
+            library=library,
+            data=make_image(1),
+            filename="sku-1_1.jpg",
+            picture=PictureFields(),
+        )
+    assert Image.objects.filter(library=library, status=ImageStatus.INDEXED).exists()
+    with commit():
+        response = owner_client.post(url("library-delete", library), {"confirm": "Ali/shoes"})
+    assert response.status_code == 302
+    assert not AliyunInstance.objects.filter(name="shoes").exists()
+    assert not Library.objects.filter(pk=library.pk).exists()
+    assert files_under(media) == []
+    with commit():
+        owner_client.post(url("application-delete", app), {"confirm": "Ali"})
+    assert not EngineApp.objects.filter(app_id=app.app_id).exists()
