@@ -112,7 +112,7 @@ def editable_libraries(
     user: User, service: str | None = None, *, excluding: Library | None = None
 ) -> QuerySet[Library]:
     """Libraries (of one service, if given) on applications where the user may upload."""
-    libraries = Library.objects.select_related("application")
+    libraries = Library.objects.select_related("application").filter(deleting_since__isnull=True)
     if service is not None:
         libraries = libraries.filter(service=service)
     if excluding is not None:

@@ -879,3 +879,29 @@ class PictureDeleteForm(AttributeFilterForm):
         if not self.conditions and not self.errors:
             self.add_error("f1_value", _("Give at least one condition."))
         return data
+
+
+class RenameForm(forms.Form):
+    """A new name for an application (required) or a library (empty: its default name)."""
+
+    name = forms.CharField(label=_("Name"), max_length=100, required=False, strip=False)
+
+
+class KeysForm(forms.Form):
+    """The new keys of a hosted application after a rotation in the cloud's console. The
+    secret is never rendered back into the page."""
+
+    api_key = forms.CharField(label=_("API Key"), max_length=64)
+    secret_key = forms.CharField(label=_("Secret Key"), max_length=128, widget=SECRET_INPUT)
+
+    def __init__(self, *args: Any, aliyun: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if aliyun:
+            self.fields["api_key"].label = _("AccessKey ID")
+            self.fields["secret_key"].label = _("AccessKey Secret")
+
+
+class DeleteForm(forms.Form):
+    """The name typed to confirm a deletion."""
+
+    confirm = forms.CharField(label=_("Name"), max_length=300)

@@ -76,6 +76,9 @@ class Application(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set when an owner deleted it while its libraries' images are still being deleted from a
+    # hosted backend (`gallery.services.removal`); the row goes once the last library has.
+    deleting_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -185,6 +188,12 @@ class Library(models.Model):
     # Alibaba: the instance this library is, by the name every call addresses it with; its
     # service type is `service` (aliyun.SERVICE_OF_TYPE). Empty for Baidu libraries.
     instance_name = models.CharField(_("instance name"), max_length=MAX_INSTANCE_NAME, blank=True)
+    # The name the console shows; empty: the service's (Baidu) or the instance's (Alibaba).
+    # Only ours: the backend addresses the library by its service or instance name.
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    # Set while a delete job removes its images from a hosted backend (`gallery.services
+    # .removal`): nothing more is added, and the row goes once the backend part is done.
+    deleting_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -218,7 +227,7 @@ class Library(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.instance_name or str(self.get_service_display())
+        return self.name or self.instance_name or str(self.get_service_display())
 
     @property
     def is_instance(self) -> bool:
@@ -267,6 +276,7 @@ class Batch(TaskState):
         REPUSH = "repush", _("Re-push library")
         COPY = "copy", _("Copy library")
         CLEAR = "clear", _("Clear library")
+        DELETE = "delete", _("Delete library")
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
@@ -551,6 +561,9 @@ class ActivityVerb(models.TextChoices):
     APPLICATION_UPDATE = "application.update", _("changed the services or the QPS limit")
     APPLICATION_REVEAL_SECRET = "application.reveal_secret", _("revealed the Secret Key")
     APPLICATION_ROTATE_SECRET = "application.rotate_secret", _("rotated the Secret Key")
+    APPLICATION_RENAME = "application.rename", _("renamed the application")
+    APPLICATION_KEYS = "application.keys", _("changed the keys")
+    APPLICATION_DELETE = "application.delete", _("deleted the application")
     MEMBER_SET = "member.set", _("set a member's role")
     MEMBER_REMOVE = "member.remove", _("removed a member")
     LIBRARY_CREATE = "library.create", _("created the library")
@@ -561,6 +574,8 @@ class ActivityVerb(models.TextChoices):
     LIBRARY_REPUSH = "library.repush", _("pushed the library again")
     LIBRARY_COPY = "library.copy", _("copied a library into this one")
     LIBRARY_CLEAR = "library.clear", _("cleared the library")
+    LIBRARY_RENAME = "library.rename", _("renamed the library")
+    LIBRARY_DELETE = "library.delete", _("deleted the library")
     IMAGE_UPLOAD = "image.upload", _("uploaded")
     IMAGE_EDIT = "image.edit", _("edited")
     IMAGE_DELETE = "image.delete", _("deleted")

@@ -5,6 +5,7 @@ from gallery.views import (
     batches,
     images,
     libraries,
+    lifecycle,
     members,
     people,
     pictures,
@@ -141,6 +142,31 @@ urlpatterns = [
     path("batches/<int:batch_id>/close/", uploads.batch_close, name="batch-close"),
     path("batches/<int:batch_id>/cancel/", batches.batch_cancel, name="batch-cancel"),
     path("batches/<int:batch_id>/retry/", batches.batch_retry, name="batch-retry"),
+    path(
+        "applications/<int:application_id>/rename/",
+        lifecycle.application_rename_view,
+        name="application-rename",
+    ),
+    path(
+        "applications/<int:application_id>/keys/",
+        lifecycle.application_keys,
+        name="application-keys",
+    ),
+    path(
+        "applications/<int:application_id>/delete/",
+        lifecycle.application_delete_view,
+        name="application-delete",
+    ),
+    path(
+        "libraries/<int:library_id>/rename/",
+        lifecycle.library_rename_view,
+        name="library-rename",
+    ),
+    path(
+        "libraries/<int:library_id>/delete/",
+        lifecycle.library_delete_view,
+        name="library-delete",
+    ),
     path(
         "applications/<int:application_id>/edit/",
         applications.application_edit,

@@ -291,6 +291,9 @@ class AliyunBackend(Backend):
     def library_empty(self, library: Library) -> bool:
         return False
 
+    def library_drop(self, library: Library) -> None:
+        """Nothing to do: the instance stays in Alibaba's console (Tuku deleted its pictures)."""
+
     def library_size(self, library: Library) -> int | None:
         """None: Detail would tell, but a listing page must not wait for the hosted service,
         nor spend the instance's QPS, on every view."""
@@ -333,6 +336,12 @@ class AliyunBackend(Backend):
 
     def application_provision(self, *, services: Sequence[str], qps: int) -> None:
         """Nothing to do: instances and their QPS tiers are bought in Alibaba's console."""
+
+    def application_rename(self, *, name: str) -> None:
+        """Nothing to do: the name in Alibaba's console is not Tuku's to change."""
+
+    def application_drop(self) -> None:
+        """Nothing to do: the AccessKey pair stays in Alibaba's console."""
 
     def secret_rotate(self) -> str:
         raise NotImplementedError("an AccessKey Secret is rotated in Alibaba's console")

@@ -185,6 +185,9 @@ class BaiduBackend(Backend):
     def library_empty(self, library: Library) -> bool:
         return False
 
+    def library_drop(self, library: Library) -> None:
+        """Nothing to do: the library stays in Baidu's console (Tuku deleted its images)."""
+
     def library_size(self, library: Library) -> int | None:
         return None
 
@@ -220,6 +223,12 @@ class BaiduBackend(Backend):
 
     def application_provision(self, *, services: Sequence[str], qps: int) -> None:
         """Nothing to do: the services are ticked in Baidu's console as well."""
+
+    def application_rename(self, *, name: str) -> None:
+        """Nothing to do: the name in Baidu's console is not Tuku's to change."""
+
+    def application_drop(self) -> None:
+        """Nothing to do: the application and its keys stay in Baidu's console."""
 
     def secret_rotate(self) -> str:
         raise NotImplementedError("the Secret Key of a Baidu application is rotated by Baidu")

@@ -170,6 +170,12 @@ class Backend(ABC):
         """Empty the library at once if the backend can; False: delete image by image."""
 
     @abstractmethod
+    def library_drop(self, library: Library) -> None:
+        """Delete the library itself where the backend holds it in-process (the built-in
+        engine: with every image, whoever added it); in-process, inside the caller's
+        transaction. A hosted library stays in the cloud's console: nothing to do."""
+
+    @abstractmethod
     def library_size(self, library: Library) -> int | None:
         """How many images the backend holds, where it can say cheaply."""
 
@@ -201,6 +207,16 @@ class Backend(ABC):
 
     @abstractmethod
     def application_provision(self, *, services: Sequence[str], qps: int) -> None: ...
+
+    @abstractmethod
+    def application_rename(self, *, name: str) -> None:
+        """Follow a new name where the backend keeps one in-process (the built-in engine);
+        hosted applications are named in the cloud's console, which Tuku does not change."""
+
+    @abstractmethod
+    def application_drop(self) -> None:
+        """Delete the application's keys where the backend issued them (the built-in engine);
+        in-process, inside the caller's transaction. Hosted keys are the cloud's: nothing."""
 
     @abstractmethod
     def secret_rotate(self) -> str:

@@ -8,6 +8,7 @@ console's own transaction. This is the only module of the console that imports t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -19,10 +20,12 @@ from engine.selectors import (
 )
 from engine.services import (
     engine_app_create,
+    engine_app_delete,
     engine_app_rotate_secret,
     engine_app_update,
     engine_library_clear,
     engine_library_create,
+    engine_library_delete,
     engine_library_set_capacity,
 )
 from gallery.backends.baidu import BaiduBackend
@@ -58,6 +61,11 @@ class BuiltinBackend(BaiduBackend):
     def library_empty(self, library: Library) -> bool:
         engine_library_clear(app_id=self._app_id, service=library.service)
         return True
+
+    def library_drop(self, library: Library) -> None:
+        # Gone already: the end state is the one asked for.
+        with contextlib.suppress(EngineNotFoundError):
+            engine_library_delete(app_id=self._app_id, service=library.service)
 
     def library_size(self, library: Library) -> int | None:
         try:
@@ -104,6 +112,13 @@ class BuiltinBackend(BaiduBackend):
 
     def application_provision(self, *, services: Sequence[str], qps: int) -> None:
         engine_app_update(app_id=self._app_id, services=services, qps=qps)
+
+    def application_rename(self, *, name: str) -> None:
+        engine_app_update(app_id=self._app_id, name=name)
+
+    def application_drop(self) -> None:
+        with contextlib.suppress(EngineNotFoundError):
+            engine_app_delete(app_id=self._app_id)
 
     def secret_rotate(self) -> str:
         return engine_app_rotate_secret(app_id=self._app_id)

@@ -7,6 +7,7 @@ With `gallery/backends/builtin.py` the only console modules that import the engi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -18,10 +19,11 @@ from engine.aliyun.services import (
     instance_clear,
     instance_count,
     instance_create,
+    instance_delete,
     instance_set_capacity,
 )
 from engine.errors import EngineInvalidError, EngineNotFoundError
-from engine.services import engine_app_rotate_secret
+from engine.services import engine_app_delete, engine_app_rotate_secret, engine_app_update
 from gallery.backends.aliyun import AliyunBackend
 from gallery.backends.base import Keys
 from gallery.models import TYPE_OF_SERVICE, Library
@@ -70,6 +72,11 @@ class BuiltinAliyunBackend(AliyunBackend):
         instance_clear(access_key_id=self._access_key_id, name=library.instance_name)
         return True
 
+    def library_drop(self, library: Library) -> None:
+        # Gone already: the end state is the one asked for.
+        with contextlib.suppress(EngineNotFoundError):
+            instance_delete(access_key_id=self._access_key_id, name=library.instance_name)
+
     def library_size(self, library: Library) -> int | None:
         try:
             return instance_count(access_key_id=self._access_key_id, name=library.instance_name)
@@ -85,6 +92,13 @@ class BuiltinAliyunBackend(AliyunBackend):
 
     def application_provision(self, *, services: Sequence[str], qps: int) -> None:
         """Nothing to do: the engine meters each instance at its own tier."""
+
+    def application_rename(self, *, name: str) -> None:
+        engine_app_update(app_id=self.application.app_id, name=name)
+
+    def application_drop(self) -> None:
+        with contextlib.suppress(EngineNotFoundError):
+            engine_app_delete(app_id=self.application.app_id)
 
     def secret_rotate(self) -> str:
         return engine_app_rotate_secret(app_id=self.application.app_id)

@@ -56,7 +56,7 @@ def batch_pace(
 
 def batch_progress(batch: Batch, limit: int = 1000) -> BatchProgress:
     """Where a job stands: rows per state, each row's result, the inputs refused, its pace."""
-    if batch.kind == Batch.Kind.CLEAR:
+    if batch.kind in (Batch.Kind.CLEAR, Batch.Kind.DELETE):
         left = Image.objects.listed().filter(library_id=batch.library_id).count()
         total = max(batch.total, left)
         return BatchProgress(

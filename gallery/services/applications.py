@@ -216,3 +216,99 @@ def application_rotate_secret(*, actor: Actor, application: Application) -> str:
             obj=application,
         )
     return secret
+
+
+MAX_NAME = 100
+
+
+def clean_name(name: str, *, field: str = "name") -> str:
+    """A name as the console stores it: stripped, 1..100 characters, no control characters."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({field: _("A name is required.")})
+    if len(name) > MAX_NAME:
+        raise ValidationError({field: _("At most %(n)d characters.") % {"n": MAX_NAME}})
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationError({field: _("A name cannot hold control characters.")})
+    return name
+
+
+def application_rename(*, actor: User, application: Application, name: str) -> Application:
+    """Give the application another name (the built-in engine's twin follows). A name another
+    of the owner's applications has is refused: typed confirmations go by name."""
+    name = clean_name(name)
+    if name == application.name:
+        return application
+    taken = (
+        Application.objects.filter(memberships__user=actor, name__iexact=name)
+        .exclude(pk=application.pk)
+        .exists()
+    )
+    if taken:
+        raise ValidationError({"name": _("You already have an application of that name.")})
+    with transaction.atomic():
+        previous = application.name
+        application.name = name
+        application.save(update_fields=["name", "updated_at"])
+        backend_for(application).application_rename(name=name)
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.APPLICATION_RENAME,
+            obj=application,
+            previous=previous,
+            name=name,
+        )
+    return application
+
+
+def application_change_keys(
+    *, actor: Actor, application: Application, api_key: str, secret_key: str
+) -> Application:
+    """New keys of a hosted application after a rotation in the cloud's console (Baidu: API
+    Key and Secret Key; Alibaba: the AccessKey pair), tested as "test connection" does before
+    anything is saved. Raises ValidationError with the backend's code and message when they
+    do not work. Logged with the API Key (AccessKey ID), never the secret."""
+    kind = backend_class(application.backend)
+    if kind.issues_keys:
+        raise ValidationError(_("The built-in engine's keys are rotated on the application page."))
+    api_key, secret_key = api_key.strip(), secret_key.strip()
+    if not (api_key and secret_key):
+        raise ValidationError(_("Both keys are required."))
+    try:
+        mode = application_check_credentials(
+            backend=application.backend,
+            base_url=application.base_url,
+            app_id=application.app_id,
+            api_key=api_key,
+            secret_key=secret_key,
+            region=application.region,
+        )
+    except ApiError as exc:
+        raise KeysRefused(exc) from None
+    with transaction.atomic():
+        previous = application.api_key
+        application.api_key, application.secret_key = api_key, secret_key
+        application.auth_mode = mode
+        application.save(update_fields=["api_key", "secret_key", "auth_mode", "updated_at"])
+        activity_record(
+            actor=actor,
+            application=application,
+            verb=ActivityVerb.APPLICATION_KEYS,
+            obj=application,
+            previous_api_key=previous,
+            api_key=api_key,
+            auth_mode=mode,
+        )
+    return application
+
+
+class KeysRefused(ValidationError):
+    """The backend refused the new keys: its own code and message (`error`)."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(
+            _("The backend refused these keys: %(code)s %(msg)s. Nothing was saved.")
+            % {"code": error.error_code, "msg": error.error_msg}
+        )
+        self.error = error

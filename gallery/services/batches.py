@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class
 from gallery.models import Batch, Image, ImageStatus, Library
+from gallery.services import teardown
 from gallery.services.rows import IN_FLIGHT, set_status
 from gallery.services.task_base import wait_start
 from searchapi.errors import ApiError
@@ -104,11 +105,14 @@ def batch_settle(*, batch_id: int) -> None:
         return
     if batch.kind == Batch.Kind.UPLOAD and batch.cursor < len(batch.urls):
         return  # URLs still to download
-    if batch.kind == Batch.Kind.CLEAR:
+    if batch.kind in (Batch.Kind.CLEAR, Batch.Kind.DELETE):
         busy = batch.library.images.listed().exists()
     else:
         busy = batch.images.filter(status__in=IN_FLIGHT).exists()
     if busy:
+        return
+    if batch.kind == Batch.Kind.DELETE:
+        _library_deleted(batch)
         return
     # Files that did not fit were kept as rows not sent: the batch ends as stopped by a full
     # library, to be finished by "Retry failed" after the capacity is raised.
@@ -118,6 +122,17 @@ def batch_settle(*, batch_id: int) -> None:
         message=full_message() if full else "",
         finished_at=timezone.now(),
     )
+
+
+def _library_deleted(batch: Batch) -> None:
+    """The backend holds none of the library's images any more: the library goes (its rows,
+    files and this job with it), and its application too if it was being deleted and this was
+    its last library."""
+    application = batch.library.application
+    teardown.library_drop(library=batch.library)
+    application.refresh_from_db()
+    if application.deleting_since is not None and not application.libraries.exists():
+        teardown.application_drop(actor=None, application=application)
 
 
 def job_give_up(batch_id: int) -> Callable[[ApiError], None]:

@@ -32,6 +32,8 @@ def batch_cancel(*, actor: Actor, batch: Batch) -> int:
     """Stop a batch: rows not sent yet go without a remote call. Returns how many."""
     if batch.kind == Batch.Kind.CLEAR:
         raise ValidationError(_("Clearing a library cannot be cancelled."))
+    if batch.kind == Batch.Kind.DELETE:
+        raise ValidationError(_("Deleting a library cannot be cancelled."))
     files: list[str] = []
     not_sent: list[dict[str, Any]] = []
     n = 0
@@ -79,7 +81,7 @@ def batch_cancel(*, actor: Actor, batch: Batch) -> int:
 
 def batch_retry_failed(*, actor: Actor, batch: Batch) -> int:
     """Push the batch's failed rows again (not the ones that are duplicates of another row)."""
-    if batch.kind == Batch.Kind.CLEAR:
+    if batch.kind in (Batch.Kind.CLEAR, Batch.Kind.DELETE):
         raise ValidationError(_("Clearing a library has nothing to retry."))
     with transaction.atomic():
         locked = Batch.objects.select_for_update().get(pk=batch.pk)

@@ -136,3 +136,33 @@ def library_set_match_threshold(*, actor: Actor, library: Library, threshold: fl
             threshold=threshold,
         )
     return library
+
+
+def library_rename(*, actor: Actor, library: Library, name: str) -> Library:
+    """Give the library the name the console shows; empty: back to its service's (Baidu) or
+    instance's (Alibaba) name. The backend still addresses it by service or instance name,
+    so only the console's name changes. Two libraries of an application never share one."""
+    name = name.strip()
+    if len(name) > 100:
+        raise ValidationError({"name": _("At most %(n)d characters.") % {"n": 100}})
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationError({"name": _("A name cannot hold control characters.")})
+    if name == library.name:
+        return library
+    shown = name or library.instance_name or str(library.get_service_display())
+    for other in library.application.libraries.exclude(pk=library.pk):
+        if other.display_name.casefold() == shown.casefold():
+            raise ValidationError({"name": _("Another library of this application has that name.")})
+    with transaction.atomic():
+        previous = library.display_name
+        library.name = name
+        library.save(update_fields=["name"])
+        activity_record(
+            actor=actor,
+            application=library.application,
+            verb=ActivityVerb.LIBRARY_RENAME,
+            obj=library,
+            previous=previous,
+            name=library.display_name,
+        )
+    return library

@@ -17,6 +17,7 @@ from django.utils import timezone
 from gallery.models import Batch, Image, ImageStatus
 from gallery.services.batches import batch_settle
 from gallery.services.jobs import library_clear_task, library_copy_task
+from gallery.services.removal import library_delete_task
 from gallery.services.rows import IN_FLIGHT
 from gallery.services.sync import image_update_task, images_add_enqueue, images_delete_enqueue
 from gallery.services.task_base import ConsoleTask
@@ -76,6 +77,7 @@ def _jobs_sweep(now: datetime, stale: datetime) -> int:
         Batch.Kind.UPLOAD: batch_fetch_task,
         Batch.Kind.COPY: library_copy_task,
         Batch.Kind.CLEAR: library_clear_task,
+        Batch.Kind.DELETE: library_delete_task,
     }
     running = Batch.objects.filter(status=Batch.Status.RUNNING)
     due = _due(now, stale, "updated_at")

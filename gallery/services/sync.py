@@ -480,7 +480,9 @@ def _delete_from_library(rows: list[Image]) -> None:
             files += tombstone(row)
         transaction.on_commit(lambda: remove_files(*files))
     for batch_id in Batch.objects.filter(
-        library=library, kind=Batch.Kind.CLEAR, status=Batch.Status.RUNNING
+        library=library,
+        kind__in=[Batch.Kind.CLEAR, Batch.Kind.DELETE],
+        status=Batch.Status.RUNNING,
     ).values_list("pk", flat=True):
         batch_settle(batch_id=batch_id)
 

@@ -117,6 +117,8 @@ def image_upload(
     An Alibaba instance's image is a picture: `picture` (defaults from the file name) instead
     of the brief and labels, and the same bytes may be stored under several pairs. Without
     `queue`, the caller queues the add (`images_add_enqueue`), with those of other rows."""
+    if library.deleting_since is not None:
+        raise ValidationError(_("This library is being deleted."))
     fields: PictureFields | None = None
     if library.is_instance:
         facts = images.inspect_picture(data, TYPE_OF_SERVICE[library.service], thumbnail=True)
@@ -169,6 +171,13 @@ def image_upload(
             images.thumbnail_name(), ContentFile(facts.thumbnail or b""), save=False
         )
         with transaction.atomic():
+            # Deleted meanwhile, or being deleted (`gallery.services.removal`): the row would
+            # outlive its library's images, or its library.
+            here = Library.objects.select_for_update().filter(
+                pk=library.pk, deleting_since__isnull=True
+            )
+            if not here.exists():
+                raise ValidationError(_("This library is being deleted."))
             image.save()
             if fields is not None:
                 row = fields.picture()

@@ -307,6 +307,8 @@ def _js_texts(page: str) -> dict[str, str]:
             "nothing": _("Choose at least one file or give a URL."),
             "checking": _("Checking…"),
         }
+    if page == "copy":
+        return {"copy": _("Copy"), "copied": _("Copied"), "failed": _("Press Ctrl+C to copy")}
     if page == "camera":
         return {"searching": _("Searching with %s…"), "no_camera": _("No camera: %s")}
     if page == "search":

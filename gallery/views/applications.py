@@ -36,6 +36,7 @@ from gallery.services.applications import (
     application_rotate_secret,
     application_update,
 )
+from gallery.views import snippets
 from gallery.views.helpers import AuthedRequest, add_errors, wants_json
 from searchapi.errors import ApiError
 from wire.aliyun import CAPACITY_UNIT
@@ -215,6 +216,13 @@ def detail_context(
         "roles": Role.choices,
         "secret": application.secret_key if show_secret else None,
         "secret_once": show_secret,
+        # The built-in engine serves the wire on this server's own origin (console.urls).
+        "sdk_endpoint": snippets.where(application, request.build_absolute_uri("/")),
+        "snippet": snippets.code_snippet(
+            application,
+            request.build_absolute_uri("/"),
+            instance=next((lib.instance_name for lib, _n in libraries.values()), ""),
+        ),
     }
     context.update(extra)
     return context

@@ -135,6 +135,7 @@ def library_detail(request: AuthedRequest, library_id: int) -> HttpResponse:
         "filters": filters,
         "page": page,
         "can_edit": can(role, Role.EDITOR),
+        "is_owner": can(role, Role.OWNER),
         "search_form": PictureSearchForm(library=library)
         if library.is_instance
         else SearchForm(library=library),

@@ -15,6 +15,7 @@
     }).then(function (data) {
       value.textContent = data.secret_key;
       form.hidden = true;
+      if (Tuku.copyAttach) Tuku.copyAttach(value);
     }).catch(function () { form.submit(); });
   });
 })();
