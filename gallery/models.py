@@ -566,6 +566,8 @@ class ActivityVerb(models.TextChoices):
     IMAGE_DELETE = "image.delete", _("deleted")
     IMAGE_REPUSH = "image.repush", _("pushed again")
     IMAGE_GONE = "image.gone", _("found the image gone from the backend (deleted elsewhere)")
+    IMAGE_API_ADD = "image.api_add", _("found an image added through the API")
+    IMAGE_EDIT_REFUSED = "image.edit_refused", _("saw the backend refuse an edit")
     LIBRARY_MIRROR = "library.mirror", _("took in changes made through the API")
     BATCH_CREATE = "batch.create", _("started a batch upload")
     BATCH_CANCEL = "batch.cancel", _("cancelled a job")

@@ -69,9 +69,25 @@ def library_mirror_run(*, library_id: int) -> dict[str, int]:
     for entry in changes.added:
         if entry.ref in known or entry.sha256 in in_flight:
             continue
-        _mirror_entry(library, entry)
+        image = _mirror_entry(library, entry)
         known.add(entry.ref)
         added += 1
+        if image is not None:
+            # Each row that appears is in the log, as each one that goes is (`image_gone`).
+            activity_record(
+                actor=None,
+                application=library.application,
+                verb=ActivityVerb.IMAGE_API_ADD,
+                obj=image,
+                library=library.service,
+                brief=image.brief,
+                tags=image.tags,
+                **(
+                    {"class_id1": image.class_id1, "class_id2": image.class_id2}
+                    if library.uses_class_ids
+                    else {}
+                ),
+            )
     if changes.removed_any:
         # Rows first, then the backend's set: a row indexed meanwhile is in that set.
         rows = dict(

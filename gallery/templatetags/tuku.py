@@ -6,7 +6,6 @@ download, readable without JavaScript.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,7 +19,8 @@ from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
-from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library
+from gallery.models import TYPE_OF_SERVICE, Activity, Image, Library
+from gallery.narrate import narrate, verb_label
 from gallery.selectors.usage import Usage
 from wire.aliyun import CATEGORIES
 
@@ -229,18 +229,6 @@ def get_item(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key)
 
 
-def _compact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v not in (None, "", [], {})}
-    return value
-
-
-@register.filter
-def json_compact(value: Any) -> str:
-    """An activity's detail as short JSON, empty values left out."""
-    return json.dumps(_compact(value), ensure_ascii=False, separators=(", ", ": "))[:300]
-
-
 @register.filter
 def split(value: str) -> list[str]:
     return value.split()
@@ -286,7 +274,11 @@ def js_texts(page: str) -> str:
 @register.filter
 def verb(value: str) -> str:
     """An activity verb in words ('image.upload' → 'uploaded'); an unknown one as it is."""
-    try:
-        return str(ActivityVerb(value).label)
-    except ValueError:
-        return value
+    return verb_label(value)
+
+
+@register.inclusion_tag("gallery/_activity_entry.html")
+def activity_entry(activity: Activity) -> dict[str, Any]:
+    """An activity's detail in words: its fields, before → after where they changed, and how
+    an edit that waited for the backend went (`gallery.narrate`)."""
+    return {"entry": narrate(activity)}
