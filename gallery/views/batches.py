@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, editable_libraries, get_batch, get_library
 from gallery.forms import ClearForm, CopyForm
-from gallery.models import Application, ImageStatus, Role
+from gallery.models import Application, Batch, ImageStatus, Role
 from gallery.selectors import batches, copies, counts
 from gallery.services import jobs
+from gallery.services.batches import full_message
 from gallery.views.helpers import AuthedRequest, add_errors, problem_json
 
 
@@ -37,6 +38,9 @@ def batch_detail(request: AuthedRequest, batch_id: int) -> HttpResponse:
         "retryable": batch.running
         or batch.images.filter(status=ImageStatus.FAILED, duplicate_of__isnull=True).exists(),
         "problems": [problem_json(p, library.service) for p in progress.problems],
+        # A job stopped by a full library says so in the viewer's language, whoever's task
+        # stopped it; other messages are a backend's error, shown as it answered.
+        "batch_message": full_message() if batch.status == Batch.Status.FULL else batch.message,
     }
     if request.GET.get("fragment"):
         return render(request, "gallery/_batch_progress.html", context)

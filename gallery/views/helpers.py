@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from gallery.explain import explained
 from gallery.models import Image, ImageStatus, Library
+from gallery.texts import render_stored
 from wire.aliyun import MAX_PIC_BYTES
 from wire.baidu import MAX_IMAGE_BYTES
 
@@ -130,7 +131,7 @@ def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
     return refusal_json(
         name,
         problem.get("code") or "",
-        problem.get("message", ""),
+        render_stored(problem.get("message", ""), problem.get("text")),
         service,
         (duplicate, brief) if duplicate else None,
         problem.get("proposal"),

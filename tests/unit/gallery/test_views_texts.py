@@ -1,0 +1,82 @@
+"""Stored messages in the viewer's language: a batch's problems are kept as msgids and
+parameters and rendered per viewer; rows stored before, with text only, read as written."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from gallery.models import Batch
+from gallery.services.batches import batch_stop_full
+from gallery.services.uploads import batch_add_files, batch_create
+from gallery.texts import Text, render_stored
+from tests.conftest import make_image
+
+pytestmark = pytest.mark.django_db
+
+TOO_SMALL_EN = "The image is 40×40 px; this service needs the shortest side ≥ 50 px."
+TOO_SMALL_ZH = "图片为 40×40 像素；此服务要求最短边 ≥ 50 像素。"
+
+
+def batch_with_problems(library, personas, language):
+    """A batch whose files were refused while `language` was active (its author's)."""
+    with translation.override(language):
+        batch = batch_create(actor=personas["editor"], library=library)
+        batch_add_files(
+            batch=batch,
+            files=[(b"", "empty.jpg"), (make_image(1, size=(40, 40)), "tiny.jpg")],
+        )
+    return Batch.objects.get(pk=batch.pk)
+
+
+def page(client, personas, batch, language):
+    client.force_login(personas["viewer"])
+    return client.get(
+        reverse("gallery:batch", args=[batch.pk]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+
+
+def test_a_batch_made_in_english_reads_in_chinese_to_a_chinese_viewer(client, personas, library):
+    batch = batch_with_problems(library, personas, "en")
+    assert batch.problems[1]["message"] == TOO_SMALL_EN  # stored as its author read it
+    html = page(client, personas, batch, "zh-hans")
+    assert TOO_SMALL_ZH in html and "文件为空。" in html
+    assert TOO_SMALL_EN not in html
+
+
+def test_a_batch_made_in_chinese_reads_in_english_to_an_english_viewer(client, personas, library):
+    batch = batch_with_problems(library, personas, "zh-hans")
+    assert batch.problems[1]["message"] == TOO_SMALL_ZH
+    html = page(client, personas, batch, "en")
+    assert TOO_SMALL_EN in html and "The file is empty." in html
+    assert TOO_SMALL_ZH not in html
+
+
+def test_a_problem_stored_before_codes_reads_as_it_was_written(client, personas, library):
+    batch = batch_create(actor=personas["editor"], library=library)
+    Batch.objects.filter(pk=batch.pk).update(
+        problems=[{"name": "old.jpg", "code": 216201, "message": "written long ago"}]
+    )
+    html = page(client, personas, batch, "zh-hans")
+    assert "written long ago" in html
+
+
+def test_a_full_batch_says_so_in_the_viewers_language(client, personas, library):
+    batch = batch_create(actor=personas["editor"], library=library)
+    with translation.override("en"):
+        batch_stop_full(batch.pk)
+    html = page(client, personas, Batch.objects.get(pk=batch.pk), "zh-hans")
+    assert "图库已满：其余图片未发送。" in html and "The library is full" not in html
+
+
+def test_a_text_keeps_its_msgid_and_renders_again_in_another_language():
+    with translation.override("en"):
+        text = Text("The file is empty.")
+        stored = text.as_json()
+        assert str(text) == "The file is empty."
+    with translation.override("zh-hans"):
+        assert render_stored(str(text), stored) == "文件为空。"
+        # A broken record falls back to its text.
+        assert render_stored("as written", {"id": "%(n)d x", "params": {"m": 1}}) == "as written"
+        assert render_stored("as written", None) == "as written"
