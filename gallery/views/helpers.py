@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.forms import Form
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from gallery.explain import explained
@@ -120,6 +121,11 @@ def refusal_json(
         if proposal:
             line["duplicate"]["update_url"] = f"{url}?{urlencode(proposal)}#edit"
     return line
+
+
+def counted(n: int) -> str:
+    """A count as the viewer's locale writes it (grouped where the locale groups digits)."""
+    return number_format(n, use_l10n=True, force_grouping=True)
 
 
 def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from gallery.models import Batch
+from gallery.models import Batch, Image, ImageStatus
 from gallery.services.batches import batch_stop_full
 from gallery.services.uploads import batch_add_files, batch_create
 from gallery.texts import Text, render_stored
@@ -80,3 +80,42 @@ def test_a_text_keeps_its_msgid_and_renders_again_in_another_language():
         # A broken record falls back to its text.
         assert render_stored("as written", {"id": "%(n)d x", "params": {"m": 1}}) == "as written"
         assert render_stored("as written", None) == "as written"
+
+
+def local_rows(library, n):
+    """Rows the backend never saw: a delete removes them at once, without a call."""
+    return [
+        Image.objects.create(
+            library=library,
+            sha256=f"{library.pk}{i}".ljust(64, "0"),
+            width=100,
+            height=100,
+            bytes=1000,
+            format="JPEG",
+            brief=f"r{i}.jpg",
+            status=ImageStatus.FAILED,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "language", "expected"),
+    [
+        (1, "en", "1 image deleted."),
+        (2, "en", "2 images deleted."),
+        (1, "zh-hans", "已删除 1 张图片。"),
+        (2, "zh-hans", "已删除 2 张图片。"),
+    ],
+)
+def test_counts_have_real_plural_forms(client, personas, library, n, language, expected):
+    client.force_login(personas["editor"])
+    ids = [row.pk for row in local_rows(library, n)]
+    response = client.post(
+        reverse("gallery:library-bulk", args=[library.pk]),
+        {"action": "delete", "ids": ids, "confirmed": "1"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    html = response.content.decode()
+    assert expected in html and "(s)" not in html
