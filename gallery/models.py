@@ -49,6 +49,14 @@ SERVICE_OF_TYPE: dict[int, str] = {
 TYPE_OF_SERVICE = {service: kind for kind, service in SERVICE_OF_TYPE.items()}
 
 
+TIER_LABELS = {
+    "free": _("Free tier"),
+    "paid": _("Paid tier"),
+    "custom": _("Custom"),
+    "unlimited": _("Unlimited"),
+}
+
+
 class Application(models.Model):
     class Backend(models.TextChoices):
         BUILTIN = "builtin", _("Built-in engine")
@@ -111,6 +119,11 @@ class Application(models.Model):
     @property
     def qps_tier(self) -> str:
         return {0: "unlimited", 2: "free", 10: "paid"}.get(self.qps, "custom")
+
+    @property
+    def qps_tier_label(self) -> str:
+        """The tier in the viewer's language ("Paid tier")."""
+        return str(TIER_LABELS[self.qps_tier])
 
 
 class Role(models.TextChoices):

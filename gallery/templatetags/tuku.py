@@ -12,14 +12,14 @@ from typing import Any
 
 from django import template
 from django.utils import dateformat, timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
-from gallery.models import TYPE_OF_SERVICE, Activity, Image, Library
+from gallery.models import TYPE_OF_SERVICE, Activity, Image, Library, Service
 from gallery.narrate import narrate, verb_label
 from gallery.selectors.usage import Usage
 from wire.aliyun import CATEGORIES
@@ -170,7 +170,7 @@ def usage_chart(usage: Usage) -> dict[str, Any]:
                     slot * 0.7,
                     height,
                     SERVICE_COLOURS.get(service, "#555"),
-                    f"{_day(day)} · {service}: {n}",
+                    f"{_day(day)} · {service_name(service)}: {_count(n)}",
                 )
             )
         if i % 5 == 0 or i == len(rows) - 1:
@@ -178,7 +178,7 @@ def usage_chart(usage: Usage) -> dict[str, Any]:
     yticks = [
         Tick(PAD_L - 6, PAD_T + plot_h - plot_h * f, str(round(top * f))) for f in (0, 0.5, 1)
     ]
-    legend = [(s, SERVICE_COLOURS.get(s, "#555")) for s in usage.services]
+    legend = [(service_name(s), SERVICE_COLOURS.get(s, "#555")) for s in usage.services]
     return {
         "w": CHART_W,
         "h": CHART_H,
@@ -218,6 +218,19 @@ def errors_chart(usage: Usage) -> dict[str, Any]:
         "label_w": label_w,
         "row_h": height,
     }
+
+
+@register.filter
+def service_name(service: str) -> str:
+    """A Baidu service by its label in the viewer's language; an Alibaba instance by its name."""
+    try:
+        return str(Service(service).label)
+    except ValueError:
+        return service
+
+
+def _count(n: int) -> str:
+    return number_format(n, use_l10n=True, force_grouping=True)
 
 
 def _day(day: date) -> str:

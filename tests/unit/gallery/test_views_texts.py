@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from gallery.models import Batch, Image, ImageStatus
+from gallery.models import ApiCall, Application, Batch, Image, ImageStatus
 from gallery.services.batches import batch_stop_full
 from gallery.services.uploads import batch_add_files, batch_create
 from gallery.texts import Text, render_stored
@@ -119,3 +119,26 @@ def test_counts_have_real_plural_forms(client, personas, library, n, language, e
     )
     html = response.content.decode()
     assert expected in html and "(s)" not in html
+
+
+@pytest.mark.parametrize(
+    ("language", "tier", "service"),
+    [("en", "Paid tier", "Same image"), ("zh-hans", "付费档", "相同图检索")],
+)
+def test_tier_names_and_chart_legends_are_translated(
+    client, personas, application, language, tier, service
+):
+    Application.objects.filter(pk=application.pk).update(qps=10)
+    ApiCall.objects.create(
+        application=application, service="same_hq", operation="add", latency_ms=5
+    )
+    client.force_login(personas["viewer"])
+    detail = client.get(
+        reverse("gallery:application", args=[application.pk]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert f"10 ({tier})" in detail and "(paid)" not in detail
+    usage = client.get(
+        reverse("gallery:usage", args=[application.pk]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    legend = usage.split('class="legend"')[1].split("</figcaption>")[0]
+    assert service in legend and "same_hq" not in legend
