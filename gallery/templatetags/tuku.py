@@ -16,6 +16,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
@@ -247,6 +248,12 @@ def split(value: str) -> list[str]:
     return value.split()
 
 
+def _plural(key: str, singular: str, plural: str) -> dict[str, str]:
+    """A counted string for a script: `key` for one, `key_plural` for any other count. Both
+    languages served (English, Chinese) have at most these two forms."""
+    return {key: ngettext(singular, plural, 1), f"{key}_plural": ngettext(singular, plural, 2)}
+
+
 def _js_texts(page: str) -> dict[str, str]:
     if page == "upload":
         return {
@@ -259,9 +266,11 @@ def _js_texts(page: str) -> dict[str, str]:
             "batch": _("Batch %s: follow its progress (it goes on if you close this page)"),
             "duplicate": _("the image already in the library"),
             "too_big": _("The file is %s MiB, over the limit of this library."),
-            "queued": _("%s file(s) ready; press Upload."),
+            **_plural("queued", "%s file ready; press Upload.", "%s files ready; press Upload."),
             "progress": _("Sending %s"),
-            "indexing": _("%s image(s) still being indexed…"),
+            **_plural(
+                "indexing", "%s image still being indexed…", "%s images still being indexed…"
+            ),
             "all_done": _("All done."),
             "fix_form": _("Not sent: correct the form above."),
             "server_error": _("The server could not handle this file."),
@@ -272,7 +281,9 @@ def _js_texts(page: str) -> dict[str, str]:
     if page == "camera":
         return {"searching": _("Searching with %s…"), "no_camera": _("No camera: %s")}
     if page == "search":
-        return {"hidden": _("%n result(s) hidden by the filters.")}
+        return _plural(
+            "hidden", "%n result hidden by the filters.", "%n results hidden by the filters."
+        )
     if page == "library":
         return {"selected": _("%n selected"), "all_matching": _("All matching images selected")}
     return {}

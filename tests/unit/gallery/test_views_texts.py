@@ -142,3 +142,11 @@ def test_tier_names_and_chart_legends_are_translated(
     ).content.decode()
     legend = usage.split('class="legend"')[1].split("</figcaption>")[0]
     assert service in legend and "same_hq" not in legend
+
+
+def test_scripts_get_both_forms_of_a_counted_text(client, personas, library):
+    client.force_login(personas["editor"])
+    html = client.get(reverse("gallery:upload", args=[library.pk])).content.decode()
+    assert '"queued": "%s file ready; press Upload."' in html
+    assert '"queued_plural": "%s files ready; press Upload."' in html
+    assert "(s)" not in html
