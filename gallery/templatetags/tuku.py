@@ -16,11 +16,11 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
-from gallery.models import TYPE_OF_SERVICE, Activity, Image, Library, Service
+from gallery.models import TYPE_OF_SERVICE, Activity, Image, ImageStatus, Library, Service
 from gallery.narrate import narrate, verb_label
 from gallery.selectors.usage import Usage
 from wire.aliyun import CATEGORIES
@@ -219,6 +219,18 @@ def errors_chart(usage: Usage) -> dict[str, Any]:
         "label_w": label_w,
         "row_h": height,
     }
+
+
+@register.filter
+def status_name(status: str) -> str:
+    """An image status in the viewer's language ("indexed" → "Indexed"); a clear job's count
+    of rows still there is "left"."""
+    if status == "left":
+        return pgettext("images a clear job has still to remove", "Left")
+    try:
+        return str(ImageStatus(status).label)
+    except ValueError:
+        return status
 
 
 @register.filter

@@ -150,3 +150,12 @@ def test_scripts_get_both_forms_of_a_counted_text(client, personas, library):
     assert '"queued": "%s file ready; press Upload."' in html
     assert '"queued_plural": "%s files ready; press Upload."' in html
     assert "(s)" not in html
+
+
+@pytest.mark.parametrize(("language", "label"), [("en", "Failed: 2"), ("zh-hans", "失败: 2")])
+def test_a_batchs_status_badges_are_translated(client, personas, library, language, label):
+    batch = batch_create(actor=personas["editor"], library=library)
+    Image.objects.filter(pk__in=[r.pk for r in local_rows(library, 2)]).update(batch=batch)
+    html = page(client, personas, batch, language)
+    assert f'<span class="badge status-failed">{label}</span>' in html
+    assert ">failed: 2<" not in html
