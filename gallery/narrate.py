@@ -21,7 +21,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from gallery.explain import explain
+from gallery.explain import error_text, explain
 from gallery.models import Activity, ActivityVerb, Application, Role, Service
 
 # What an edit waiting for the backend became (`Activity.detail["outcome"]`).
@@ -267,5 +267,5 @@ def narrate(activity: Activity) -> Entry:
         fields=changes,
         outcome=str(detail.get("outcome") or ""),
         error_code=str(detail.get("error_code") or ""),
-        error_msg=str(detail.get("error_msg") or ""),
+        error_msg=error_text(str(detail.get("error_msg") or "")),
     )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class
+from gallery.explain import NOT_SENT_FULL
 from gallery.models import Batch, Image, ImageStatus, Library
 from gallery.services.rows import IN_FLIGHT, set_status
 from gallery.services.task_base import wait_start
@@ -19,8 +20,6 @@ from gallery.texts import text_json
 from searchapi.errors import ApiError
 
 log = logging.getLogger(__name__)
-
-NOT_SENT_FULL = "not sent: the library is full"
 
 
 def full_message() -> str:

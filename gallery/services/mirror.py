@@ -18,6 +18,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from gallery import images
 from gallery.backends import backend_for
 from gallery.backends.base import ApiImage
+from gallery.explain import GONE_ELSEWHERE
 from gallery.models import ActivityVerb, Image, ImageSource, ImageStatus, Library
 from gallery.services.activity import activity_record
 from gallery.services.rows import IN_FLIGHT, remove_files
@@ -27,8 +28,6 @@ from searchapi.errors import ApiError
 from wire.baidu import MAX_BRIEF_BYTES
 
 log = logging.getLogger(__name__)
-
-GONE_ELSEWHERE = "no longer in the library: deleted through the API"
 
 
 def library_mirror_request(*, library: Library) -> bool:

@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
+from gallery.explain import error_text as explain_error_text
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
 from gallery.models import TYPE_OF_SERVICE, Activity, Image, ImageStatus, Library, Service
@@ -40,6 +41,12 @@ SERVICE_COLOURS = {
 @register.filter
 def explain(code: object, service: str = "") -> str:
     return explain_code(code, service) if code not in (None, "") else ""
+
+
+@register.filter
+def error_text(message: str) -> str:
+    """A stored error message in the viewer's language where it is one of Tuku's own."""
+    return explain_error_text(message or "")
 
 
 @register.filter

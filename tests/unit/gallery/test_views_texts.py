@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from gallery.explain import NOT_SENT_FULL
 from gallery.models import ApiCall, Application, Batch, Image, ImageStatus
 from gallery.services.batches import batch_stop_full
 from gallery.services.uploads import batch_add_files, batch_create
@@ -159,3 +160,19 @@ def test_a_batchs_status_badges_are_translated(client, personas, library, langua
     html = page(client, personas, batch, language)
     assert f'<span class="badge status-failed">{label}</span>' in html
     assert ">failed: 2<" not in html
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", "not sent: the library is full"), ("zh-hans", "未发送：图库已满")],
+)
+def test_tukus_own_stored_errors_read_in_the_viewers_language(
+    client, personas, library, language, words
+):
+    (row,) = local_rows(library, 1)
+    Image.objects.filter(pk=row.pk).update(error_code="19", error_msg=NOT_SENT_FULL)
+    client.force_login(personas["viewer"])
+    html = client.get(
+        reverse("gallery:image", args=[row.pk]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert words in html
