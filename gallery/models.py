@@ -611,7 +611,11 @@ class Activity(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "activities"
-        indexes = [models.Index(fields=["application", "-created_at"], name="activity_app")]
+        indexes = [
+            models.Index(fields=["application", "-created_at"], name="activity_app"),
+            # An image's history, and the edits of an image an update task settles.
+            models.Index(fields=["object_type", "object_id"], name="activity_object"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.verb} {self.object_repr}"
