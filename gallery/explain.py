@@ -157,5 +157,23 @@ def explain(code: object, service: str = "") -> str:
     return ""
 
 
+# The error messages Tuku itself stores on a row (`Image.error_msg`) besides the backend's: the
+# English text is their code (a job looks rows up by NOT_SENT_FULL), shown in the viewer's
+# language by `error_text`.
+NOT_SENT_FULL = "not sent: the library is full"
+GONE_ELSEWHERE = "no longer in the library: deleted through the API"
+_OWN_MESSAGES: dict[str, Promise] = {
+    NOT_SENT_FULL: _lazy("not sent: the library is full"),
+    GONE_ELSEWHERE: _lazy("no longer in the library: deleted through the API"),
+}
+
+
+def error_text(message: str) -> str:
+    """A stored error message as the viewer reads it: Tuku's own in their language, a
+    backend's as it answered."""
+    own = _OWN_MESSAGES.get(message)
+    return str(own) if own is not None else message
+
+
 def explained(code: object, message: str, service: str = "") -> Explained:
-    return Explained(str(code), message, explain(code, service))
+    return Explained(str(code), error_text(message), explain(code, service))

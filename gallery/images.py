@@ -14,10 +14,10 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from gallery.texts import Text
 from wire import aliyun
 from wire.baidu import MAX_IMAGE_BYTES, MAX_SIDE, PIXEL_LIMITS
 
@@ -61,11 +61,11 @@ def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts
     With `thumbnail`, the thumbnail is made from the same decode (uploads need both).
     """
     if not data:
-        raise ImageInvalid(216200, _("The file is empty."))
+        raise ImageInvalid(216200, Text("The file is empty."))
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageInvalid(
             216202,
-            _("The file is %(size).1f MiB; the limit is 3 MiB.") % {"size": len(data) / 2**20},
+            Text("The file is %(size).1f MiB; the limit is 3 MiB.", size=len(data) / 2**20),
         )
     fmt = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
     if fmt is None:
@@ -86,11 +86,11 @@ def inspect(data: bytes, service: str, *, thumbnail: bool = False) -> ImageFacts
         # Pillow refuses the header before we see its size: far beyond any service's limit.
         raise ImageInvalid(
             216202,
-            _(
+            Text(
                 "The image claims more pixels than any service accepts; the longest side may "
-                "be at most %(max)d px."
-            )
-            % {"max": MAX_SIDE},
+                "be at most %(max)d px.",
+                max=MAX_SIDE,
+            ),
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError):
         raise ImageInvalid(216201, _damaged()) from None
@@ -104,11 +104,11 @@ def inspect_picture(data: bytes, service_type: int, *, thumbnail: bool = False) 
     """`inspect` for an Alibaba instance: the formats, size, rotation flag and pixels of
     aliyun-wire §5.2, in the engine's order, with the wire's codes."""
     if not data:
-        raise ImageInvalid("BadRequest", _("The file is empty."))
+        raise ImageInvalid("BadRequest", Text("The file is empty."))
     if len(data) > aliyun.MAX_PIC_BYTES:
         raise ImageInvalid(
             "BadRequest",
-            _("The file is %(size).1f MiB; the limit is 4 MiB.") % {"size": len(data) / 2**20},
+            Text("The file is %(size).1f MiB; the limit is 4 MiB.", size=len(data) / 2**20),
         )
     formats = ", ".join(aliyun.PIC_FORMATS)
     try:
@@ -116,7 +116,7 @@ def inspect_picture(data: bytes, service_type: int, *, thumbnail: bool = False) 
             if probe.getexif().get(_ORIENTATION_TAG, 1) not in (0, 1):
                 raise ImageInvalid(
                     "IncorrectOrientation",
-                    _(
+                    Text(
                         "The image carries an EXIF rotation flag, which Alibaba refuses. Save "
                         "it rotated (most editors do on export) and upload it again."
                     ),
@@ -126,8 +126,13 @@ def inspect_picture(data: bytes, service_type: int, *, thumbnail: bool = False) 
                 low, high, _inclusive = aliyun.PIXEL_LIMITS[service_type]
                 raise ImageInvalid(
                     "UnsupportedPicPixels",
-                    _("The image is %(w)d×%(h)d px; each side must be %(lo)d–%(hi)d px here.")
-                    % {"w": width, "h": height, "lo": low, "hi": high},
+                    Text(
+                        "The image is %(w)d×%(h)d px; each side must be %(lo)d–%(hi)d px here.",
+                        w=width,
+                        h=height,
+                        lo=low,
+                        hi=high,
+                    ),
                 )
             probe.seek(0)
             _decode(probe)
@@ -146,14 +151,16 @@ def inspect_picture(data: bytes, service_type: int, *, thumbnail: bool = False) 
     ):
         raise ImageInvalid(
             "UnsupportedPicFormat",
-            _("The file is not a readable image (%(formats)s), or it is damaged.")
-            % {"formats": formats},
+            Text(
+                "The file is not a readable image (%(formats)s), or it is damaged.",
+                formats=formats,
+            ),
         ) from None
     return ImageFacts(fmt, width, height, len(data), hashlib.sha256(data).hexdigest(), small)
 
 
 def _damaged() -> str:
-    return _("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
+    return Text("The file is not a readable image (PNG, JPEG or BMP), or it is damaged.")
 
 
 def _not_accepted(data: bytes) -> ImageInvalid:
@@ -168,7 +175,7 @@ def _not_accepted(data: bytes) -> ImageInvalid:
     if not name:
         return ImageInvalid(216201, _damaged())
     return ImageInvalid(
-        216201, _("%(format)s images are not accepted: use PNG, JPEG or BMP.") % {"format": name}
+        216201, Text("%(format)s images are not accepted: use PNG, JPEG or BMP.", format=name)
     )
 
 
@@ -176,8 +183,12 @@ def _check_longest_side(width: int, height: int) -> None:
     if max(width, height) > MAX_SIDE:
         raise ImageInvalid(
             216202,
-            _("The image is %(w)d×%(h)d px; the longest side may be at most %(max)d px.")
-            % {"w": width, "h": height, "max": MAX_SIDE},
+            Text(
+                "The image is %(w)d×%(h)d px; the longest side may be at most %(max)d px.",
+                w=width,
+                h=height,
+                max=MAX_SIDE,
+            ),
         )
 
 
@@ -188,14 +199,22 @@ def _check_dimensions(width: int, height: int, service: str) -> None:
     if short < min_side:
         raise ImageInvalid(
             216202,
-            _("The image is %(w)d×%(h)d px; this service needs the shortest side ≥ %(min)d px.")
-            % {"w": width, "h": height, "min": min_side},
+            Text(
+                "The image is %(w)d×%(h)d px; this service needs the shortest side ≥ %(min)d px.",
+                w=width,
+                h=height,
+                min=min_side,
+            ),
         )
     if max_ratio is not None and long / short > max_ratio:
         raise ImageInvalid(
             216202,
-            _("The image is %(w)d×%(h)d px; this service accepts aspect ratios up to %(r)d:1.")
-            % {"w": width, "h": height, "r": int(max_ratio)},
+            Text(
+                "The image is %(w)d×%(h)d px; this service accepts aspect ratios up to %(r)d:1.",
+                w=width,
+                h=height,
+                r=int(max_ratio),
+            ),
         )
 
 

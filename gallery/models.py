@@ -49,6 +49,14 @@ SERVICE_OF_TYPE: dict[int, str] = {
 TYPE_OF_SERVICE = {service: kind for kind, service in SERVICE_OF_TYPE.items()}
 
 
+TIER_LABELS = {
+    "free": _("Free tier"),
+    "paid": _("Paid tier"),
+    "custom": _("Custom"),
+    "unlimited": _("Unlimited"),
+}
+
+
 class Application(models.Model):
     class Backend(models.TextChoices):
         BUILTIN = "builtin", _("Built-in engine")
@@ -114,6 +122,11 @@ class Application(models.Model):
     @property
     def qps_tier(self) -> str:
         return {0: "unlimited", 2: "free", 10: "paid"}.get(self.qps, "custom")
+
+    @property
+    def qps_tier_label(self) -> str:
+        """The tier in the viewer's language ("Paid tier")."""
+        return str(TIER_LABELS[self.qps_tier])
 
 
 class Role(models.TextChoices):
@@ -581,6 +594,8 @@ class ActivityVerb(models.TextChoices):
     IMAGE_DELETE = "image.delete", _("deleted")
     IMAGE_REPUSH = "image.repush", _("pushed again")
     IMAGE_GONE = "image.gone", _("found the image gone from the backend (deleted elsewhere)")
+    IMAGE_API_ADD = "image.api_add", _("found an image added through the API")
+    IMAGE_EDIT_REFUSED = "image.edit_refused", _("saw the backend refuse an edit")
     LIBRARY_MIRROR = "library.mirror", _("took in changes made through the API")
     BATCH_CREATE = "batch.create", _("started a batch upload")
     BATCH_CANCEL = "batch.cancel", _("cancelled a job")
@@ -611,7 +626,11 @@ class Activity(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "activities"
-        indexes = [models.Index(fields=["application", "-created_at"], name="activity_app")]
+        indexes = [
+            models.Index(fields=["application", "-created_at"], name="activity_app"),
+            # An image's history, and the edits of an image an update task settles.
+            models.Index(fields=["object_type", "object_id"], name="activity_object"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.verb} {self.object_repr}"

@@ -12,15 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gallery.backends import backend_class
+from gallery.explain import NOT_SENT_FULL
 from gallery.models import Batch, Image, ImageStatus, Library
 from gallery.services import teardown
 from gallery.services.rows import IN_FLIGHT, set_status
 from gallery.services.task_base import wait_start
+from gallery.texts import text_json
 from searchapi.errors import ApiError
 
 log = logging.getLogger(__name__)
-
-NOT_SENT_FULL = "not sent: the library is full"
 
 
 def full_message() -> str:
@@ -38,11 +38,13 @@ def problem_of(
     proposal: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One line of a job's problems (`Batch.problems`), as stored; `proposal`: what a refused
-    duplicate would have had (uploads.DuplicateImage)."""
+    duplicate would have had (uploads.DuplicateImage). A `Text` message is kept as its msgid
+    and parameters too (`text`), so that each viewer reads it in their language."""
     return {
         "name": name[:300],
         "code": code,
         "message": message[:500],
+        "text": text_json(message),
         "duplicate": duplicate.pk if duplicate is not None else None,
         # The line names the row already here, not the file that was refused for it.
         "duplicate_brief": duplicate.brief if duplicate is not None else None,

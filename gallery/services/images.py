@@ -32,7 +32,7 @@ from gallery.models import (
     Picture,
 )
 from gallery.pictures import PictureFields
-from gallery.services.activity import Actor, activity_record
+from gallery.services.activity import EDIT_WAITING, Actor, activity_record
 from gallery.services.rows import remove_files, set_status, tombstone
 from gallery.services.sync import (
     READD,
@@ -76,6 +76,8 @@ def image_update(
             raise ValidationError(_("This image is being deleted."))
         if picture is not None:
             return _picture_update(actor=actor, row=row, fields=picture)
+        previous = _held_fields(row)
+        outcome = ""
         if row.status in (ImageStatus.PENDING, ImageStatus.FAILED):
             if brief is not None:
                 row.brief = brief
@@ -107,6 +109,7 @@ def image_update(
             row.save(update_fields=["pending_update", "updated_at"])
             if row.status == ImageStatus.INDEXED:
                 image_update_task.enqueue(row.pk)
+            outcome = EDIT_WAITING
         activity_record(
             actor=actor,
             application=row.library.application,
@@ -114,8 +117,18 @@ def image_update(
             obj=row,
             brief=brief,
             labels=labels.as_json() if labels else None,
+            previous=previous,
+            **({"outcome": outcome} if outcome else {}),
         )
     return row
+
+
+def _held_fields(row: Image) -> dict[str, Any]:
+    """The brief and labels an edit starts from, for the history's before → after: what the
+    row will say once the edits already waiting are through."""
+    held: dict[str, Any] = {"brief": row.brief, **Labels.of(row).as_json()}
+    pending = {k: v for k, v in (row.pending_update or {}).items() if k in held}
+    return {**held, **pending}
 
 
 def _picture_clean(image: Image, fields: PictureFields) -> PictureFields:
@@ -169,6 +182,8 @@ def _picture_update(*, actor: Actor, row: Image, fields: PictureFields) -> Image
     """The picture part of `image_update`, inside its transaction, the row locked."""
     stored = Picture.objects.select_for_update().get(image=row)
     edit = _attributes_json(fields)
+    previous = (row.pending_update or {}).get("picture") or _stored_attributes(stored)
+    outcome = ""
     if row.status in (ImageStatus.PENDING, ImageStatus.FAILED):
         # Not sent yet (or refused): the next add sends the row's Picture as it is.
         for name, value in zip(INT_ATTR_FIELDS, fields.int_attrs, strict=True):
@@ -192,12 +207,15 @@ def _picture_update(*, actor: Actor, row: Image, fields: PictureFields) -> Image
         row.save(update_fields=["pending_update", "updated_at"])
         if row.status == ImageStatus.INDEXED:
             image_update_task.enqueue(row.pk)
+        outcome = EDIT_WAITING
     activity_record(
         actor=actor,
         application=row.library.application,
         verb=ActivityVerb.IMAGE_EDIT,
         obj=row,
         picture=edit,
+        previous={"picture": previous},
+        **({"outcome": outcome} if outcome else {}),
     )
     return row
 
@@ -513,6 +531,8 @@ def images_untag(*, actor: Actor, images: Iterable[Image]) -> BulkResult:
             if row.library.is_instance:
                 errors.append((row, _("Pictures of an Alibaba instance have no tags.")))
                 continue
+            previous = _held_fields(row)
+            outcome = ""
             pending = Labels.from_json(row.pending_update) if row.pending_update else None
             if Labels.of(row) == cleared and (pending is None or pending == cleared):
                 continue  # nothing to clear
@@ -546,12 +566,15 @@ def images_untag(*, actor: Actor, images: Iterable[Image]) -> BulkResult:
                 row.save(update_fields=["pending_update", "updated_at"])
                 if row.status == ImageStatus.INDEXED:
                     image_update_task.enqueue(row.pk)
+                outcome = EDIT_WAITING
             activity_record(
                 actor=actor,
                 application=row.library.application,
                 verb=ActivityVerb.IMAGE_EDIT,
                 obj=row,
                 labels=cleared.as_json(),
+                previous=previous,
+                **({"outcome": outcome} if outcome else {}),
             )
             changed += 1
     return BulkResult(changed, errors)

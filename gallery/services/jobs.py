@@ -26,6 +26,7 @@ from gallery.services.rows import read_original, remove_files, set_status, tombs
 from gallery.services.sync import images_add_enqueue
 from gallery.services.task_base import ConsoleTask
 from gallery.services.uploads import UploadError, image_upload, refusal_of
+from gallery.texts import Text
 
 
 def batch_cancel(*, actor: Actor, batch: Batch) -> int:
@@ -209,7 +210,7 @@ def library_copy_run(*, batch_id: int, chunk: int = 50) -> None:
                     batch_id,
                     row.brief,
                     "",
-                    _("Not copied: no original is kept (it was added through the API)."),
+                    Text("Not copied: no original is kept (it was added through the API)."),
                 )
             else:
                 _copy_row(
@@ -242,7 +243,11 @@ def _copy_row(batch: Batch, row: Image, mapped: Mapped) -> None:
         picture = replace(picture, pic_name=unique_pic_name(picture.pic_name, taken))
         if there:
             batch_problem(
-                batch.pk, row.brief, "", _("This picture is already there."), duplicate=there[0]
+                batch.pk,
+                row.brief,
+                "",
+                Text("This picture is already there."),
+                duplicate=there[0],
             )
             return
     try:

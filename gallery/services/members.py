@@ -20,6 +20,12 @@ def membership_set(*, actor: Actor, application: Application, user: User, role: 
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():
+        held = (
+            Membership.objects.select_for_update()
+            .filter(user=user, application=application)
+            .values_list("role", flat=True)
+            .first()
+        )
         membership, _created = Membership.objects.update_or_create(
             user=user, application=application, defaults={"role": role}
         )
@@ -31,6 +37,7 @@ def membership_set(*, actor: Actor, application: Application, user: User, role: 
             obj=membership,
             user=user.get_username(),
             role=role,
+            **({"previous": {"role": held}} if held else {}),
         )
     return membership
 

@@ -18,6 +18,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from gallery import images
 from gallery.backends import backend_for
 from gallery.backends.base import ApiImage
+from gallery.explain import GONE_ELSEWHERE
 from gallery.models import ActivityVerb, Image, ImageSource, ImageStatus, Library
 from gallery.services.activity import activity_record
 from gallery.services.rows import IN_FLIGHT, remove_files
@@ -27,8 +28,6 @@ from searchapi.errors import ApiError
 from wire.baidu import MAX_BRIEF_BYTES
 
 log = logging.getLogger(__name__)
-
-GONE_ELSEWHERE = "no longer in the library: deleted through the API"
 
 
 def library_mirror_request(*, library: Library) -> bool:
@@ -69,9 +68,25 @@ def library_mirror_run(*, library_id: int) -> dict[str, int]:
     for entry in changes.added:
         if entry.ref in known or entry.sha256 in in_flight:
             continue
-        _mirror_entry(library, entry)
+        image = _mirror_entry(library, entry)
         known.add(entry.ref)
         added += 1
+        if image is not None:
+            # Each row that appears is in the log, as each one that goes is (`image_gone`).
+            activity_record(
+                actor=None,
+                application=library.application,
+                verb=ActivityVerb.IMAGE_API_ADD,
+                obj=image,
+                library=library.service,
+                brief=image.brief,
+                tags=image.tags,
+                **(
+                    {"class_id1": image.class_id1, "class_id2": image.class_id2}
+                    if library.uses_class_ids
+                    else {}
+                ),
+            )
     if changes.removed_any:
         # Rows first, then the backend's set: a row indexed meanwhile is in that set.
         rows = dict(

@@ -32,7 +32,13 @@ from gallery.models import (
     Picture,
 )
 from gallery.pictures import PictureFields
-from gallery.services.activity import activity_record
+from gallery.services.activity import (
+    EDIT_DONE,
+    EDIT_FAILED,
+    activity_edits_last_waiting,
+    activity_edits_settle,
+    activity_record,
+)
 from gallery.services.batches import batch_settle, batch_stop_full
 from gallery.services.rows import IN_FLIGHT, read_original, remove_files, set_status, tombstone
 from gallery.services.task_base import ConsoleTask, wait_start
@@ -171,6 +177,14 @@ def _finish_add(
             else:
                 set_status(row, ImageStatus.FAILED, error)
                 row.duplicate_of = duplicate_of
+                if row.pending_update:
+                    # The edit made while the add was out is lost with it: say so.
+                    activity_edits_settle(
+                        image_id=row.pk,
+                        outcome=EDIT_FAILED,
+                        error_code=error.error_code if error else "",
+                        error_msg=error.error_msg if error else "",
+                    )
                 row.pending_update = None
         elif row.status in (ImageStatus.DELETING, ImageStatus.DELETED) and cont_sign:
             # Deleted while the add was in flight: the backend now holds an image nobody wants.
@@ -250,13 +264,15 @@ READD = "readd"
 
 def image_update_run(*, image_id: int) -> None:
     """Send a row's pending edit to its backend."""
+    # Before the row: an edit made after this read waits for the next call (see below).
+    upto = activity_edits_last_waiting(image_id=image_id)
     row = Image.objects.select_related("library__application").filter(pk=image_id).first()
     if row is None or row.status != ImageStatus.INDEXED or not row.pending_update:
         return
     change = dict(row.pending_update)
     library = row.library
     if change.get(READD):
-        _readd(row, change)
+        _readd(row, change, upto)
         return
     labels = Labels.from_json(change) if "tags" in change else None
     # An Alibaba edit: the picture's new attributes under its pair, which never changes.
@@ -274,7 +290,7 @@ def image_update_run(*, image_id: int) -> None:
                 files = image_gone(Image.objects.select_for_update().get(pk=image_id), exc)
             remove_files(*files)
             return
-        _update_refused(image_id=image_id, error=exc, change=change)
+        _update_refused(image_id=image_id, error=exc, change=change, upto=upto)
         return
     with transaction.atomic():
         row = Image.objects.select_for_update().get(pk=image_id)
@@ -284,11 +300,14 @@ def image_update_run(*, image_id: int) -> None:
         row.error_code = row.error_msg = ""
         row.waits, row.next_attempt_at = 0, None
         row.save()
+        activity_edits_settle(
+            image_id=image_id, outcome=EDIT_DONE, upto=upto if row.pending_update else None
+        )
         if row.pending_update:
             image_update_task.enqueue(row.pk)
 
 
-def _readd(row: Image, change: dict[str, Any]) -> None:
+def _readd(row: Image, change: dict[str, Any], upto: int) -> None:
     """Replace the backend's image of an indexed row by one with the edit applied: delete it,
     then add the kept bytes again. Safe to run twice: a delete of an image already gone
     succeeds, and until the new ref is stored the row keeps the edit pending. The backend's
@@ -342,6 +361,9 @@ def _readd(row: Image, change: dict[str, Any]) -> None:
         locked.error_code = locked.error_msg = ""
         locked.waits, locked.next_attempt_at = 0, None
         locked.save()
+        activity_edits_settle(
+            image_id=locked.pk, outcome=EDIT_DONE, upto=upto if locked.pending_update else None
+        )
         if locked.pending_update:
             image_update_task.enqueue(locked.pk)
 
@@ -365,6 +387,24 @@ def image_gone(row: Image, error: ApiError) -> list[str]:
     the activity log. A row with nothing kept (an API image) becomes a tombstone. Returns the
     files to remove once committed.
     """
+    # Edits waiting for the backend never reached it: they failed (a kept row keeps them for
+    # Re-push, which the entry's explanation of the error offers).
+    activity_edits_settle(
+        image_id=row.pk,
+        outcome=EDIT_FAILED,
+        error_code=error.error_code,
+        error_msg=error.error_msg,
+    )
+    activity_record(
+        actor=None,
+        application=row.library.application,
+        verb=ActivityVerb.IMAGE_GONE,
+        obj=row,
+        library=row.library.service,
+        kept=bool(row.original),
+        error_code=str(error.error_code),
+        error_msg=error.error_msg[:255],
+    )
     if not row.original:
         return tombstone(row)
     if row.pending_update:
@@ -373,13 +413,6 @@ def image_gone(row: Image, error: ApiError) -> list[str]:
     set_status(row, ImageStatus.FAILED, error)
     row.cont_sign = None  # it holds no place in the library any more (ImageQuerySet.held)
     row.save()
-    activity_record(
-        actor=None,
-        application=row.library.application,
-        verb=ActivityVerb.IMAGE_GONE,
-        obj=row,
-        library=row.library.service,
-    )
     return []
 
 
@@ -411,14 +444,30 @@ def _picture_apply(row: Image, fields: PictureFields) -> None:
     picture.save(update_fields=[*INT_ATTR_FIELDS, *STR_ATTR_FIELDS, "custom_content"])
 
 
-def _update_refused(*, image_id: int, error: ApiError, change: dict[str, Any]) -> None:
-    """The backend refused the edit: drop it (unless a newer one came meanwhile), say why."""
+def _update_refused(*, image_id: int, error: ApiError, change: dict[str, Any], upto: int) -> None:
+    """The backend refused the edit: drop it (unless a newer one came meanwhile), say why,
+    in the row and in the history (the edit's entries fail, and one entry says when)."""
     with transaction.atomic():
-        row = Image.objects.select_for_update().get(pk=image_id)
+        row = Image.objects.select_for_update().select_related("library").get(pk=image_id)
         if row.pending_update == change:
             row.pending_update = None
         row.error_code, row.error_msg = str(error.error_code), error.error_msg[:255]
         row.save()
+        activity_edits_settle(
+            image_id=image_id,
+            outcome=EDIT_FAILED,
+            upto=upto if row.pending_update else None,
+            error_code=error.error_code,
+            error_msg=error.error_msg,
+        )
+        activity_record(
+            actor=None,
+            application=row.library.application,
+            verb=ActivityVerb.IMAGE_EDIT_REFUSED,
+            obj=row,
+            error_code=str(error.error_code),
+            error_msg=error.error_msg[:255],
+        )
 
 
 def image_update_wait(*, image_id: int, error: ApiError) -> None:

@@ -37,6 +37,7 @@ from gallery.services.batches import batch_problem, batch_settle, job_give_up, n
 from gallery.services.rows import remove_files, set_status
 from gallery.services.sync import images_add_enqueue
 from gallery.services.task_base import ConsoleTask
+from gallery.texts import Text
 
 
 class LibraryFull(ValidationError):
@@ -82,7 +83,7 @@ def refusal_of(exc: Exception) -> UploadRefusal:
         return UploadRefusal(exc.code, exc.message)
     if isinstance(exc, DuplicateImage):
         return UploadRefusal(
-            216681, _("The same file (SHA-256) is already here."), exc.image, exc.proposal
+            216681, Text("The same file (SHA-256) is already here."), exc.image, exc.proposal
         )
     if isinstance(exc, LibraryFull):
         return UploadRefusal(19, " ".join(exc.messages))
@@ -301,7 +302,7 @@ def batch_add_files(
             name = filename or "image"
             if batch.status not in (Batch.Status.RUNNING, Batch.Status.FULL):
                 results.append(
-                    batch_problem(batch.pk, name, "", _("Not sent: the batch was stopped."))
+                    batch_problem(batch.pk, name, "", Text("Not sent: the batch was stopped."))
                 )
             elif data is None:
                 results.append(_too_big(batch, name))
@@ -320,8 +321,8 @@ def batch_add_files(
 
 def _too_big(batch: Batch, name: str) -> dict[str, Any]:
     if batch.library.is_instance:
-        return batch_problem(batch.pk, name, "BadRequest", _("The file is larger than 4 MiB."))
-    return batch_problem(batch.pk, name, 216202, _("The file is larger than 3 MiB."))
+        return batch_problem(batch.pk, name, "BadRequest", Text("The file is larger than 4 MiB."))
+    return batch_problem(batch.pk, name, 216202, Text("The file is larger than 3 MiB."))
 
 
 def batch_close(*, batch: Batch) -> None:

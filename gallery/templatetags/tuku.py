@@ -6,7 +6,6 @@ chart over a table of the same numbers; the errors by code are plain SVG drawn b
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,10 +16,20 @@ from django.utils.formats import number_format
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
+from gallery.explain import error_text as explain_error_text
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
-from gallery.models import TYPE_OF_SERVICE, ActivityVerb, Image, Library, Service
+from gallery.models import (
+    TYPE_OF_SERVICE,
+    Activity,
+    Image,
+    ImageStatus,
+    Library,
+    Service,
+)
+from gallery.narrate import narrate, verb_label
 from gallery.selectors.usage import OUTCOMES, Usage
 from wire.aliyun import CATEGORIES
 
@@ -39,6 +48,12 @@ SERVICE_COLOURS = {
 @register.filter
 def explain(code: object, service: str = "") -> str:
     return explain_code(code, service) if code not in (None, "") else ""
+
+
+@register.filter
+def error_text(message: str) -> str:
+    """A stored error message in the viewer's language where it is one of Tuku's own."""
+    return explain_error_text(message or "")
 
 
 @register.filter
@@ -264,25 +279,31 @@ def errors_chart(usage: Usage) -> dict[str, Any]:
 
 
 @register.filter
-def get_item(mapping: dict[str, Any], key: str) -> Any:
-    return mapping.get(key)
-
-
-def _compact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v not in (None, "", [], {})}
-    return value
+def status_name(status: str) -> str:
+    """An image status in the viewer's language ("indexed" → "Indexed"); a clear job's count
+    of rows still there is "left"."""
+    if status == "left":
+        return pgettext("images a clear job has still to remove", "Left")
+    try:
+        return str(ImageStatus(status).label)
+    except ValueError:
+        return status
 
 
 @register.filter
-def json_compact(value: Any) -> str:
-    """An activity's detail as short JSON, empty values left out."""
-    return json.dumps(_compact(value), ensure_ascii=False, separators=(", ", ": "))[:300]
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key)
 
 
 @register.filter
 def split(value: str) -> list[str]:
     return value.split()
+
+
+def _plural(key: str, singular: str, plural: str) -> dict[str, str]:
+    """A counted string for a script: `key` for one, `key_plural` for any other count. Both
+    languages served (English, Chinese) have at most these two forms."""
+    return {key: ngettext(singular, plural, 1), f"{key}_plural": ngettext(singular, plural, 2)}
 
 
 def _js_texts(page: str) -> dict[str, str]:
@@ -297,9 +318,11 @@ def _js_texts(page: str) -> dict[str, str]:
             "batch": _("Batch %s: follow its progress (it goes on if you close this page)"),
             "duplicate": _("the image already in the library"),
             "too_big": _("The file is %s MiB, over the limit of this library."),
-            "queued": _("%s file(s) ready; press Upload."),
+            **_plural("queued", "%s file ready; press Upload.", "%s files ready; press Upload."),
             "progress": _("Sending %s"),
-            "indexing": _("%s image(s) still being indexed…"),
+            **_plural(
+                "indexing", "%s image still being indexed…", "%s images still being indexed…"
+            ),
             "all_done": _("All done."),
             "fix_form": _("Not sent: correct the form above."),
             "server_error": _("The server could not handle this file."),
@@ -312,7 +335,9 @@ def _js_texts(page: str) -> dict[str, str]:
     if page == "camera":
         return {"searching": _("Searching with %s…"), "no_camera": _("No camera: %s")}
     if page == "search":
-        return {"hidden": _("%n result(s) hidden by the filters.")}
+        return _plural(
+            "hidden", "%n result hidden by the filters.", "%n results hidden by the filters."
+        )
     if page == "library":
         return {"selected": _("%n selected"), "all_matching": _("All matching images selected")}
     return {}
@@ -327,7 +352,11 @@ def js_texts(page: str) -> str:
 @register.filter
 def verb(value: str) -> str:
     """An activity verb in words ('image.upload' → 'uploaded'); an unknown one as it is."""
-    try:
-        return str(ActivityVerb(value).label)
-    except ValueError:
-        return value
+    return verb_label(value)
+
+
+@register.inclusion_tag("gallery/_activity_entry.html")
+def activity_entry(activity: Activity) -> dict[str, Any]:
+    """An activity's detail in words: its fields, before → after where they changed, and how
+    an edit that waited for the backend went (`gallery.narrate`)."""
+    return {"entry": narrate(activity)}

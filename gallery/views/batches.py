@@ -8,15 +8,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, editable_libraries, get_batch, get_library
 from gallery.forms import ClearForm, CopyForm
-from gallery.models import Application, ImageStatus, Role
+from gallery.models import Application, Batch, ImageStatus, Role
 from gallery.selectors import batches, copies, counts
 from gallery.services import jobs
-from gallery.views.helpers import AuthedRequest, add_errors, problem_json
+from gallery.services.batches import full_message
+from gallery.views.helpers import AuthedRequest, add_errors, counted, problem_json
 
 
 @login_required
@@ -37,6 +38,9 @@ def batch_detail(request: AuthedRequest, batch_id: int) -> HttpResponse:
         "retryable": batch.running
         or batch.images.filter(status=ImageStatus.FAILED, duplicate_of__isnull=True).exists(),
         "problems": [problem_json(p, library.service) for p in progress.problems],
+        # A job stopped by a full library says so in the viewer's language, whoever's task
+        # stopped it; other messages are a backend's error, shown as it answered.
+        "batch_message": full_message() if batch.status == Batch.Status.FULL else batch.message,
     }
     if request.GET.get("fragment"):
         return render(request, "gallery/_batch_progress.html", context)
@@ -52,7 +56,13 @@ def batch_cancel(request: AuthedRequest, batch_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Cancelled; %(n)d image(s) were not sent.") % {"n": n})
+        messages.success(
+            request,
+            ngettext(
+                "Cancelled; %(n)s image was not sent.", "Cancelled; %(n)s images were not sent.", n
+            )
+            % {"n": counted(n)},
+        )
     return redirect("gallery:batch", batch.pk)
 
 
@@ -65,7 +75,11 @@ def batch_retry(request: AuthedRequest, batch_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.info(request, _("%(n)d failed image(s) queued again.") % {"n": n})
+        messages.info(
+            request,
+            ngettext("%(n)s failed image queued again.", "%(n)s failed images queued again.", n)
+            % {"n": counted(n)},
+        )
     return redirect("gallery:batch", batch.pk)
 
 

@@ -12,10 +12,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.forms import Form
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from gallery.explain import explained
 from gallery.models import Image, ImageStatus, Library
+from gallery.texts import render_stored
 from wire.aliyun import MAX_PIC_BYTES
 from wire.baidu import MAX_IMAGE_BYTES
 
@@ -121,6 +123,11 @@ def refusal_json(
     return line
 
 
+def counted(n: int) -> str:
+    """A count as the viewer's locale writes it (grouped where the locale groups digits)."""
+    return number_format(n, use_l10n=True, force_grouping=True)
+
+
 def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
     """A refused input of a batch, as stored on the batch (`duplicate` is a row id there)."""
     name = problem.get("name", "")
@@ -130,7 +137,7 @@ def problem_json(problem: dict[str, Any], service: str) -> dict[str, Any]:
     return refusal_json(
         name,
         problem.get("code") or "",
-        problem.get("message", ""),
+        render_stored(problem.get("message", ""), problem.get("text")),
         service,
         (duplicate, brief) if duplicate else None,
         problem.get("proposal"),

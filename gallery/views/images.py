@@ -20,6 +20,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, get_image, get_library, get_tombstone
@@ -35,7 +36,7 @@ from gallery.selectors.images import (
 )
 from gallery.services import images
 from gallery.services.images import DeletePreview, PictureSelection
-from gallery.views.helpers import SETTLED, AuthedRequest, add_errors, image_json
+from gallery.views.helpers import SETTLED, AuthedRequest, add_errors, counted, image_json
 from wire.aliyun import CATEGORIES
 
 
@@ -225,8 +226,12 @@ def pictures_delete(request: AuthedRequest, library_id: int, by: str) -> HttpRes
             else:
                 messages.success(
                     request,
-                    _("Deleting %(n)d picture(s), and what other clients added with one call.")
-                    % {"n": done.rows},
+                    ngettext(
+                        "Deleting %(n)s picture, and what other clients added with one call.",
+                        "Deleting %(n)s pictures, and what other clients added with one call.",
+                        done.rows,
+                    )
+                    % {"n": counted(done.rows)},
                 )
                 return redirect("gallery:library", library.pk)
         try:

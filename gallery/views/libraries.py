@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from gallery.access import can, get_application, get_library
@@ -31,7 +32,7 @@ from gallery.services.images import BulkAction, images_bulk
 from gallery.services.libraries import library_create, library_set_capacity
 from gallery.services.mirror import library_mirror_request
 from gallery.views.applications import detail_context
-from gallery.views.helpers import AuthedRequest, add_errors, next_url
+from gallery.views.helpers import AuthedRequest, add_errors, counted, next_url
 
 
 @login_required
@@ -235,23 +236,43 @@ def library_bulk(request: AuthedRequest, library_id: int) -> HttpResponse:
     result = outcome.result
     assert result is not None
     if action == BulkAction.DELETE:
-        messages.success(request, _("%(n)d image(s) deleted.") % {"n": result.changed})
+        messages.success(
+            request,
+            ngettext("%(n)s image deleted.", "%(n)s images deleted.", result.changed)
+            % {"n": counted(result.changed)},
+        )
     elif action == BulkAction.REPUSH:
         if result.changed:
             messages.success(
-                request, _("%(n)d image(s) queued to be pushed again.") % {"n": result.changed}
+                request,
+                ngettext(
+                    "%(n)s image queued to be pushed again.",
+                    "%(n)s images queued to be pushed again.",
+                    result.changed,
+                )
+                % {"n": counted(result.changed)},
             )
         else:
             messages.error(request, _("None of the selected images has failed."))
     elif action == BulkAction.UNTAG:
         if result.changed:
             messages.success(
-                request, _("The labels of %(n)d image(s) are cleared.") % {"n": result.changed}
+                request,
+                ngettext(
+                    "The labels of %(n)s image are cleared.",
+                    "The labels of %(n)s images are cleared.",
+                    result.changed,
+                )
+                % {"n": counted(result.changed)},
             )
         elif not result.errors:
             messages.error(request, _("None of the selected images has tags or class ids."))
     elif result.changed:
-        messages.success(request, _("%(n)d image(s) re-tagged.") % {"n": result.changed})
+        messages.success(
+            request,
+            ngettext("%(n)s image re-tagged.", "%(n)s images re-tagged.", result.changed)
+            % {"n": counted(result.changed)},
+        )
     for image, error in result.errors[:10]:
         messages.error(request, f"{image.brief}: {error}")
     return redirect(back)

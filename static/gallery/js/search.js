@@ -19,7 +19,7 @@
       if (hide) hidden += 1;
     });
     if (out) out.textContent = min.toFixed(2);
-    if (note) note.textContent = hidden ? (texts.hidden || "%n hidden").replace("%n", hidden) : "";
+    if (note) note.textContent = hidden ? ((hidden !== 1 && texts.hidden_plural) || texts.hidden || "%n hidden").replace("%n", hidden) : "";
   }
   if (range) range.addEventListener("input", apply);
   if (toggle) toggle.addEventListener("change", apply);

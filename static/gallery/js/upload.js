@@ -18,7 +18,11 @@
   var watching = {};   // image id -> line, until settled
   var busy = false;
 
-  function t(key, value) { return (texts[key] || key).replace("%s", value === undefined ? "" : value); }
+  // A counted text has a plural form (`key_plural`) for any count but one.
+  function t(key, value) {
+    var text = (typeof value === "number" && value !== 1 && texts[key + "_plural"]) || texts[key] || key;
+    return text.replace("%s", value === undefined ? "" : value);
+  }
 
   function line(name) {
     var state = Tuku.el("span", { class: "state", text: t("waiting") });

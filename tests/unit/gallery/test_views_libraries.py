@@ -320,7 +320,7 @@ def test_bulk_retag_updates_each_image(editor, library, upload, commit, baidu):
             {"action": "retag", "ids": [i.pk for i in images], "tags": "5, 6"},
             follow=True,
         )
-    assert "2 image(s) re-tagged." in response.content.decode()
+    assert "2 images re-tagged." in response.content.decode()
     for image in images:
         image.refresh_from_db()
         assert image.tags == [5, 6] and not image.pending_update
@@ -482,7 +482,7 @@ def test_the_failed_ones_of_a_selection_are_pushed_again_in_bulk(
         response = editor.post(
             url, {"action": "repush", "ids": [r.pk for r in [*failed, fine]]}, follow=True
         )
-    assert "2 image(s) queued to be pushed again." in response.content.decode()
+    assert "2 images queued to be pushed again." in response.content.decode()
     assert set(Image.objects.values_list("status", flat=True)) == {"indexed"}
     assert Activity.objects.filter(verb="image.repush").count() == 2
     again = editor.post(url, {"action": "repush", "ids": [fine.pk]}, follow=True)
@@ -553,7 +553,7 @@ def test_an_action_on_all_matching_covers_every_page_and_nothing_else(editor, li
         },
         follow=True,
     )
-    assert f"{len(matching)} image(s) re-tagged." in response.content.decode()
+    assert f"{len(matching)} images re-tagged." in response.content.decode()
     assert set(Image.objects.filter(tag1=5).values_list("pk", flat=True)) == {
         r.pk for r in matching
     }
@@ -658,7 +658,7 @@ def test_clearing_tags_asks_first_then_adds_each_image_again_without_them(
     baidu.calls.clear()
     with commit():
         response = editor.post(url, {"action": "untag", "ids": ids, "confirmed": "1"}, follow=True)
-    assert "The labels of 2 image(s) are cleared." in response.content.decode()
+    assert "The labels of 2 images are cleared." in response.content.decode()
     # The wire cannot remove a tag by update: each tagged image was deleted and added again.
     assert [c[1] for c in baidu.calls] == ["delete", "add", "delete", "add"]
     assert all("tags" not in c[2] for c in baidu.calls if c[1] == "add")
