@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gallery.models import Activity, Application, Image
+from gallery.models import Activity, Application, Batch, Image, Library
 
 
 def application_activity(
@@ -28,3 +28,20 @@ def activity_linked_images(application: Application, rows: Sequence[Activity]) -
         .filter(pk__in=ids, library__application=application)
         .values_list("pk", flat=True)
     )
+
+
+def activity_object_names(application: Application, rows: Sequence[Activity]) -> dict[str, str]:
+    """The libraries and jobs named by `rows` that still exist, by `"type:id"`, named now, in
+    the viewer's language: an entry keeps the name its object had when it was written
+    (`object_repr`), which was in the language of whoever acted."""
+    wanted: dict[str, list[int]] = {"library": [], "batch": []}
+    for row in rows:
+        if row.object_type in wanted and row.object_id:
+            wanted[row.object_type].append(row.object_id)
+    names: dict[str, str] = {}
+    libraries = Library.objects.filter(application=application, pk__in=wanted["library"])
+    for library in libraries.select_related("application"):
+        names[f"library:{library.pk}"] = str(library)
+    for batch in Batch.objects.filter(library__application=application, pk__in=wanted["batch"]):
+        names[f"batch:{batch.pk}"] = str(batch)
+    return names

@@ -322,6 +322,7 @@ def application_activity(request: AuthedRequest, application_id: int) -> HttpRes
     context = {
         "application": application,
         "live_images": activity.activity_linked_images(application, rows),
+        "object_names": activity.activity_object_names(application, rows),
         "rows": rows,
         "next_before": next_before,
         "calls": usage.recent_calls(application),

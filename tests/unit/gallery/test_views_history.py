@@ -221,3 +221,18 @@ def test_an_api_image_deleted_through_the_api_is_logged_gone(client, personas):
     words = text(client.get(reverse("gallery:activity", args=[app.pk])).content.decode())
     assert "found the image gone from the backend" in words
     assert "Original kept: no" in words and "Removed: 1" in words
+
+
+def test_a_library_and_a_job_are_named_in_the_viewers_language(editor, library, personas):
+    with translation.override("en"):
+        activity_record(
+            actor=personas["owner"],
+            application=library.application,
+            verb=ActivityVerb.LIBRARY_CREATE,
+            obj=library,
+        )
+    assert "Same image" in Activity.objects.get(verb=ActivityVerb.LIBRARY_CREATE).object_repr
+    url = reverse("gallery:activity", args=[library.application.pk])
+    page = text(editor.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode())
+    assert f"{library.application.name} / 相同图检索" in page
+    assert "Same image" not in page
