@@ -284,7 +284,7 @@ def test_a_backend_outage_mid_delete_is_waited_out_not_lost(
     assert "Being deleted since" in page
     job = Batch.objects.get(kind=Batch.Kind.DELETE, library=library)
     page = owner_client.get(url("batch", job)).content.decode()
-    assert "2 image(s) left to remove." in page and "data-batch-cancel" not in page
+    assert "2 images left to remove." in page and "data-batch-cancel" not in page
     # No new image while it is being deleted.
     with pytest.raises(UploadError):
         upload_image(library, personas, seed=9)

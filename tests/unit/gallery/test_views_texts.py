@@ -3,6 +3,9 @@ parameters and rendered per viewer; rows stored before, with text only, read as 
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
@@ -141,7 +144,9 @@ def test_tier_names_and_chart_legends_are_translated(
     usage = client.get(
         reverse("gallery:usage", args=[application.pk]), HTTP_ACCEPT_LANGUAGE=language
     ).content.decode()
-    legend = usage.split('class="legend"')[1].split("</figcaption>")[0]
+    found = re.search(r'<script id="usage-data" type="application/json">(.*?)</script>', usage)
+    assert found is not None
+    legend = json.dumps(json.loads(found.group(1)), ensure_ascii=False)
     assert service in legend and "same_hq" not in legend
 
 
