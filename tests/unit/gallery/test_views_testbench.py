@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,6 +20,7 @@ from django.urls import reverse
 
 from engine import index
 from gallery.models import Activity, Expected, Image, TestQuery, TestResult, TestRun, TestSet
+from gallery.selectors.testbench import run_scorecard
 from gallery.services import testbench as bench
 from gallery.services.libraries import library_create
 from gallery.services.uploads import image_upload
@@ -338,3 +340,38 @@ def test_nothing_is_refused_for_a_library_that_always_ranks(stored, personas):
             filename="q.jpg",
             expected=Expected.NOTHING,
         )
+
+
+def test_the_commands_figures_are_bench_qualitys_for_the_same_queries(test_set):
+    """bench/quality.py's ranking (engine.features with an exact in-memory index over the
+    same stored images) gives every query the same rank-1 answer and empty answer as the
+    library's real backend, so the command's R@1, R@10 and "nothing" figures are the bench's."""
+    quality: Any = importlib.import_module("bench.quality")
+    service = test_set.library.service
+    rows = list(test_set.library.images.order_by("pk"))
+    stored = [row.original.open("rb").read() for row in rows]
+    built, _rate, _size = quality.build(service, stored)
+    call_command("testset_run", str(test_set.pk), stdout=io.StringIO())
+    run = TestRun.objects.get()
+    at1 = at10 = positives = empty = nothing = 0
+    for result in run.results.select_related("query"):
+        query = result.query
+        features = quality.extract(service, quality.decode(query.file.open("rb").read()))
+        sims = built.scores(quality.query_vectors(service, features), len(rows))
+        top = np.argsort(-sims, kind="stable")[: min(quality.SHORTLIST[service], len(rows))]
+        cands = [(int(e), float(sims[e]), built.local.get(int(e))) for e in top]
+        ranked = [rows[e].sha256 for e, _score in quality.rank(service, features, cands)]
+        if query.expected == Expected.NOTHING:
+            nothing += 1
+            empty += not ranked
+            assert (not ranked) == (result.hits == 0)
+            continue
+        positives += 1
+        first = bool(ranked) and ranked[0] in query.expected_sha256
+        at1 += first
+        at10 += any(s in query.expected_sha256 for s in ranked[:10])
+        assert first == (result.rank == 1), query.name
+    card = run_scorecard(run)
+    assert card.overall.recall1 == at1 / positives
+    assert card.overall.recall10 == at10 / positives
+    assert card.overall.nothing_share == empty / nothing
