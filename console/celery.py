@@ -15,4 +15,5 @@ app.conf.imports = (
     "gallery.services.sweep",
     "gallery.services.mirror",
     "gallery.services.orphans",
+    "gallery.services.testbench",
 )

@@ -23,6 +23,9 @@ from gallery.models import (
     Library,
     Membership,
     Role,
+    TestQuery,
+    TestRun,
+    TestSet,
 )
 
 
@@ -106,6 +109,51 @@ def get_batch(user: User, batch_id: int, needed: Role = Role.VIEWER) -> tuple[Ba
     if batch is None:
         raise Http404
     return batch, _require(user, batch.library.application, needed)
+
+
+def get_test_set(user: User, set_id: int, needed: Role = Role.VIEWER) -> tuple[TestSet, Role]:
+    """A test set, for a member of its library's application: viewers read and run sets,
+    editors make and change them."""
+    test_set = TestSet.objects.select_related("library__application").filter(pk=set_id).first()
+    if test_set is None:
+        raise Http404
+    return test_set, _require(user, test_set.library.application, needed)
+
+
+def get_test_query(user: User, query_id: int, needed: Role = Role.VIEWER) -> tuple[TestQuery, Role]:
+    query = (
+        TestQuery.objects.select_related("test_set__library__application")
+        .filter(pk=query_id)
+        .first()
+    )
+    if query is None:
+        raise Http404
+    return query, _require(user, query.test_set.library.application, needed)
+
+
+def get_test_run(user: User, run_id: int) -> tuple[TestRun, Role]:
+    """A run, for a member of both the set's application and the library it ran against."""
+    run = (
+        TestRun.objects.select_related(
+            "test_set__library__application", "library__application", "created_by"
+        )
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise Http404
+    _require(user, run.library.application, Role.VIEWER)
+    return run, _require(user, run.test_set.library.application, Role.VIEWER)
+
+
+def viewable_libraries(user: User, service: str) -> QuerySet[Library]:
+    """Baidu-wire libraries of a service on applications the user is a member of."""
+    libraries = Library.objects.select_related("application").filter(
+        service=service, instance_name=""
+    )
+    if user.is_superuser:
+        return libraries
+    return libraries.filter(application__memberships__user=user)
 
 
 def editable_libraries(

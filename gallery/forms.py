@@ -22,6 +22,7 @@ from gallery.models import (
     TAG_MAX,
     TAG_MIN,
     Application,
+    Expected,
     ImageStatus,
     Library,
     Role,
@@ -905,3 +906,98 @@ class DeleteForm(forms.Form):
     """The name typed to confirm a deletion."""
 
     confirm = forms.CharField(label=_("Name"), max_length=300)
+
+
+# --- the search test bench --------------------------------------------------------------------
+
+TRANSFORM_LABELS: dict[str, Any] = {
+    "copy_png": _("Copy as PNG"),
+    "jpeg_q30": _("Re-compressed (JPEG quality 30)"),
+    "resize_50": _("Resized to 50 %"),
+    "resize_25": _("Resized to 25 %"),
+    "bright_contrast": _("Brightness and contrast changed"),
+    "text_overlay": _("Text overlaid"),
+    "logo_overlay": _("Logo overlaid"),
+    "crop_90": _("Cropped to 90 %"),
+    "crop_70": _("Cropped to 70 %"),
+    "crop_50": _("Cropped to 50 %"),
+    "crop_30": _("Cropped to 30 %"),
+    "rotate_5": _("Rotated 5°"),
+    "rotate_10": _("Rotated 10°"),
+    "flip": _("Mirrored"),
+    "screenshot": _("In a screenshot"),
+    "perspective": _("Photographed at an angle"),
+    "combo_crop60_bc_resize": _("Cropped, brightened and resized"),
+}
+
+
+def transform_label(name: str) -> str:
+    """A transform's name in words; an uploaded query has none."""
+    if not name:
+        return str(_("Uploaded"))
+    return str(TRANSFORM_LABELS.get(name, name))
+
+
+class TestSetForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+
+
+class TestBuildForm(forms.Form):
+    """Queries made from stored images of the library, one per image and transform."""
+
+    images = forms.ModelMultipleChoiceField(
+        label=_("Images"), queryset=Library.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+    transforms = forms.MultipleChoiceField(
+        label=_("Transforms"),
+        choices=list(TRANSFORM_LABELS.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    seed = forms.IntegerField(
+        label=_("Seed"),
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text=_("Empty: each image's own number, so that building again gives the same."),
+    )
+
+    def __init__(self, *args: Any, choices: QuerySet[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["images"].queryset = choices  # type: ignore[attr-defined]
+
+
+class TestQueryForm(forms.Form):
+    """An uploaded query with its expected answer."""
+
+    image = forms.FileField(label=_("Query image"), required=False)
+    url = forms.URLField(label=_("or its URL"), required=False, assume_scheme="https")
+    expected = forms.ChoiceField(label=_("Expected answer"), choices=[])
+    expected_images = forms.ModelMultipleChoiceField(
+        label=_("Expected images"),
+        queryset=Library.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, choices: QuerySet[Any], nothing: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["expected_images"].queryset = choices  # type: ignore[attr-defined]
+        self.fields["expected"].choices = [  # type: ignore[attr-defined]
+            (value, label)
+            for value, label in Expected.choices
+            if nothing or value != Expected.NOTHING
+        ]
+
+
+class TestRunForm(forms.Form):
+    library = forms.ModelChoiceField(label=_("Run against"), queryset=Library.objects.none())
+
+    def __init__(self, *args: Any, choices: QuerySet[Library], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["library"].queryset = choices  # type: ignore[attr-defined]
+        self.fields["library"].label_from_instance = str  # type: ignore[attr-defined]
+
+
+class TestImportForm(forms.Form):
+    file = forms.FileField(label=_("Exported test set (zip)"))
+    name = forms.CharField(label=_("Name"), max_length=100, required=False)

@@ -605,6 +605,11 @@ class ActivityVerb(models.TextChoices):
     ACCOUNT_PASSWORD_SET = "account.password_set", _("set their password with a link")
     ACCOUNT_DEACTIVATE = "account.deactivate", _("deactivated an account")
     ACCOUNT_REACTIVATE = "account.reactivate", _("reactivated an account")
+    TESTSET_CREATE = "testset.create", _("created a test set")
+    TESTSET_EDIT = "testset.edit", _("changed a test set's queries")
+    TESTSET_DELETE = "testset.delete", _("deleted a test set")
+    TESTSET_IMPORT = "testset.import", _("imported a test set")
+    TESTRUN_START = "testrun.start", _("ran a test set")
 
 
 class Activity(models.Model):
@@ -661,3 +666,155 @@ class ApiCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service}/{self.operation} {self.error_code or 'ok'}"
+
+
+# --- the search test bench (docs/console.md, "Search test bench") ----------------------------
+
+
+class TestSet(models.Model):
+    """A named set of query images of a library, each with the answer it expects."""
+
+    __test__ = False  # not a pytest class
+
+    library = models.ForeignKey(Library, on_delete=models.CASCADE, related_name="test_sets")
+    name = models.CharField(_("name"), max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["library_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["library", "name"], name="testset_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Expected(models.TextChoices):
+    FIRST = "first", _("This stored image first")
+    ANY = "any", _("One of these images first")
+    NOTHING = "nothing", _("Nothing")
+
+
+def query_path(query: TestQuery, filename: str) -> str:
+    suffix = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}.get(query.format, "")
+    return f"testsets/{query.test_set_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class TestQuery(models.Model):
+    """One query image of a set (stored like an original), what it was made from (a stored
+    image and a transform with its seed, or an upload), and the answer it expects: its
+    expected images first (`first`: exactly one; `any`: one of them), or no hit (`nothing`)."""
+
+    __test__ = False
+
+    test_set = models.ForeignKey(TestSet, on_delete=models.CASCADE, related_name="queries")
+    file = models.FileField(upload_to=query_path, max_length=255)
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    name = models.CharField(_("name"), max_length=255)
+    source_image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A name of gallery.transforms.TRANSFORMS; empty for an uploaded query.
+    transform = models.CharField(max_length=40, blank=True)
+    seed = models.IntegerField(null=True, blank=True)
+    expected = models.CharField(max_length=8, choices=Expected.choices)
+    expected_images = models.ManyToManyField(Image, blank=True, related_name="+")
+    # The expected images' content hashes, so that a run against another library (a copy of
+    # this one) recognises them by their bytes.
+    expected_sha256 = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["test_set_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expected__in=["first", "any", "nothing"]), name="testquery_expected"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TestRun(TaskState):
+    """One run of a set against a library, kept with what it ran on: the backend, the library's
+    size and the engine's features version, so that runs can be compared over time."""
+
+    __test__ = False
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    test_set = models.ForeignKey(TestSet, on_delete=models.CASCADE, related_name="runs")
+    library = models.ForeignKey(Library, on_delete=models.CASCADE, related_name="test_runs")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    backend = models.CharField(max_length=16)
+    library_size = models.PositiveIntegerField(null=True, blank=True)
+    features_version = models.CharField(max_length=64, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    # How many hits each query asks for (the console's search asks 50).
+    rn = models.PositiveSmallIntegerField(default=50)
+    message = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    RECOVERED: ClassVar[dict[str, Any]] = {**TaskState.RECOVERED, "message": ""}
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "done", "failed"]), name="testrun_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.test_set} #{self.pk}"
+
+    @property
+    def running(self) -> bool:
+        return self.status == self.Status.RUNNING
+
+
+class TestResult(models.Model):
+    """What the backend answered one query of a run: the rank of the first expected image
+    (1-based; None: not among the hits), the scores, the first hits, latency, the wire error."""
+
+    __test__ = False
+
+    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="results")
+    query = models.ForeignKey(TestQuery, on_delete=models.CASCADE, related_name="results")
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    top_score = models.FloatField(null=True, blank=True)
+    expected_score = models.FloatField(null=True, blank=True)
+    passed = models.BooleanField(default=False)
+    # The first hits: [{"ref", "score", "brief", "image": our row's id or None}].
+    returned = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_msg = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "query_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "query"], name="testresult_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} / {self.query}"

@@ -10,6 +10,7 @@ from gallery.views import (
     people,
     pictures,
     search,
+    testbench,
     uploads,
 )
 
@@ -187,5 +188,25 @@ urlpatterns = [
         images.image_file,
         {"kind": "original"},
         name="image-original",
+    ),
+    path("libraries/<int:library_id>/testsets/", testbench.library_testsets, name="testsets"),
+    path(
+        "libraries/<int:library_id>/testsets/import/",
+        testbench.testset_import,
+        name="testset-import",
+    ),
+    path("testsets/<int:set_id>/", testbench.testset_detail, name="testset"),
+    path("testsets/<int:set_id>/build/", testbench.testset_build, name="testset-build"),
+    path("testsets/<int:set_id>/queries/", testbench.testquery_add, name="testquery-add"),
+    path("testsets/<int:set_id>/delete/", testbench.testset_delete, name="testset-delete"),
+    path("testsets/<int:set_id>/run/", testbench.testset_run, name="testset-run"),
+    path("testsets/<int:set_id>/export/", testbench.testset_export, name="testset-export"),
+    path("testqueries/<int:query_id>/delete/", testbench.testquery_delete, name="testquery-delete"),
+    path("testqueries/<int:query_id>/image", testbench.testquery_file, name="testquery-file"),
+    path("testruns/<int:run_id>/", testbench.testrun_detail, name="testrun"),
+    path(
+        "testruns/<int:run_id>/compare/<int:other_id>/",
+        testbench.testrun_compare,
+        name="testrun-compare",
     ),
 ]

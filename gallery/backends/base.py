@@ -179,6 +179,11 @@ class Backend(ABC):
     def library_size(self, library: Library) -> int | None:
         """How many images the backend holds, where it can say cheaply."""
 
+    def features_version(self) -> str:
+        """The version of the features the backend searches with, where it says (the built-in
+        engine's); empty for a cloud, whose model changes unannounced."""
+        return ""
+
     @abstractmethod
     def api_seq(self, library: Library) -> int | None:
         """The number of the library's last change, whoever made it, read cheaply; None if the

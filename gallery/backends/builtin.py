@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from engine.errors import EngineNotFoundError
+from engine.features.extract import FEATURES_VERSION
 from engine.selectors import (
     engine_library_cont_signs,
     engine_library_entries_since,
@@ -72,6 +73,9 @@ class BuiltinBackend(BaiduBackend):
             return engine_library_stats(app_id=self._app_id, service=library.service).count
         except EngineNotFoundError:
             return None
+
+    def features_version(self) -> str:
+        return FEATURES_VERSION
 
     def api_seq(self, library: Library) -> int | None:
         try:

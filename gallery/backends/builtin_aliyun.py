@@ -23,6 +23,7 @@ from engine.aliyun.services import (
     instance_set_capacity,
 )
 from engine.errors import EngineInvalidError, EngineNotFoundError
+from engine.features.extract import FEATURES_VERSION
 from engine.services import engine_app_delete, engine_app_rotate_secret, engine_app_update
 from gallery.backends.aliyun import AliyunBackend
 from gallery.backends.base import Keys
@@ -82,6 +83,9 @@ class BuiltinAliyunBackend(AliyunBackend):
             return instance_count(access_key_id=self._access_key_id, name=library.instance_name)
         except EngineNotFoundError:
             return None
+
+    def features_version(self) -> str:
+        return FEATURES_VERSION
 
     @classmethod
     def keys_issue(cls, *, name: str, services: Sequence[str], qps: int) -> Keys:

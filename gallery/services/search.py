@@ -58,12 +58,14 @@ def library_search(
     tag_logic: int = 0,
     pn: int = 0,
     rn: int = 50,
+    interactive: bool = True,
 ) -> SearchOutcome:
     """Hits in the backend's order and scores. Writes nothing: a results page is a GET, and
-    the query's submission records the search (`library_search_record`)."""
+    the query's submission records the search (`library_search_record`). `interactive`: the
+    short timeout of a page; a task (the test bench's runs) waits as long as other tasks."""
     images.inspect(data, library.service)
     labels = labels.clean(library)
-    page = backend_for(library.application, interactive=True).search(
+    page = backend_for(library.application, interactive=interactive).search(
         library, image=data, labels=labels, tag_logic=tag_logic, pn=pn, rn=rn
     )
     refs = [hit.ref for hit in page.hits]

@@ -21,6 +21,7 @@ from django.utils.translation import ngettext, pgettext
 from gallery.explain import error_text as explain_error_text
 from gallery.explain import explain as explain_code
 from gallery.explain import picture_limits, service_limits
+from gallery.forms import transform_label
 from gallery.models import (
     TYPE_OF_SERVICE,
     Activity,
@@ -360,3 +361,82 @@ def activity_entry(activity: Activity) -> dict[str, Any]:
     """An activity's detail in words: its fields, before → after where they changed, and how
     an edit that waited for the backend went (`gallery.narrate`)."""
     return {"entry": narrate(activity)}
+
+
+# --- the search test bench ---------------------------------------------------------------------
+
+
+@register.filter
+def figure(value: float | None) -> str:
+    """A share or a mean reciprocal rank, to three decimals as bench/quality.py prints them."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+@register.filter
+def millis(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+@register.filter
+def transform_name(name: str) -> str:
+    return transform_label(name)
+
+
+HIST_W, HIST_H, HIST_PAD_L, HIST_PAD_B, HIST_PAD_T = 640, 200, 36, 30, 10
+
+
+def _nice_max(value: int) -> int:
+    """The chart's top: 5, or the first 1, 2, 5 or 10 times a power of ten at or above."""
+    if value <= 5:
+        return 5
+    magnitude = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return value
+
+
+@register.inclusion_tag("gallery/_chart_scores.html")
+def score_chart(histogram: Any, threshold: float) -> dict[str, Any]:
+    """Two bar series per score bin (right answers, wrong answers) and the threshold line."""
+    bins = len(histogram.right)
+    plot_w = HIST_W - HIST_PAD_L - 8
+    plot_h = HIST_H - HIST_PAD_B - HIST_PAD_T
+    top = _nice_max(histogram.peak)
+    slot = plot_w / bins
+    bars = []
+    for n in range(bins):
+        low = n * histogram.width
+        for k, (series, count) in enumerate(
+            (("right", histogram.right[n]), ("wrong", histogram.wrong[n]))
+        ):
+            if not count:
+                continue
+            height = plot_h * count / top
+            bars.append(
+                {
+                    "x": round(HIST_PAD_L + n * slot + 1 + k * (slot - 2) / 2, 1),
+                    "y": round(HIST_PAD_T + plot_h - height, 1),
+                    "width": round((slot - 2) / 2, 1),
+                    "height": round(height, 1),
+                    "series": series,
+                    "title": f"{low:.2f}–{low + histogram.width:.2f}: {count}",
+                }
+            )
+    ticks = [
+        {"x": round(HIST_PAD_L + plot_w * v / 10, 1), "label": f"{v / 10:.1f}"} for v in range(11)
+    ]
+    return {
+        "w": HIST_W,
+        "h": HIST_H,
+        "bars": bars,
+        "ticks": ticks,
+        "base_y": HIST_PAD_T + plot_h,
+        "tick_y": HIST_PAD_T + plot_h + 18,
+        "top": top,
+        "left": HIST_PAD_L,
+        "right_edge": HIST_PAD_L + plot_w,
+        "threshold_x": round(HIST_PAD_L + plot_w * threshold, 1),
+        "threshold": threshold,
+        "pad_t": HIST_PAD_T,
+    }
