@@ -486,8 +486,8 @@ def test_on_a_phone_the_top_bar_is_one_line_and_results_come_above_the_fold(
             str(photo_files[0])
         )
         wait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, "ol.hits")))
-        assert _above_the_fold(browser, "ol.hits li.hit")
         _phone_shot(browser, f"phone-search-{language}")
+        assert _above_the_fold(browser, "ol.hits li.hit")
 
         # Upload: the plain file chooser, no folder and no dropping on a touch screen.
         browser.get(f"{base}/libraries/{library.pk}/upload/")
