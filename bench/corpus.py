@@ -21,6 +21,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: the repository's packages
     sys.path.insert(0, str(REPO))
@@ -291,6 +294,80 @@ def ensure(*, install: bool = False, minimal: bool = False) -> None:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(zf.read(name))
         wheel.unlink()
+
+
+# Real pictures with little or no texture (issue 15): mate-backgrounds' transparent overlays
+# (white or pale drawings whose picture is in the alpha channel), its soft stripes, and the
+# smoothest plasma photo. Given as files: the engine's decoder decides how their
+# transparency is shown, so the benchmark must send the original bytes.
+_LOW_TEXTURE_FILES = (
+    "abstract/Silk.png",
+    "abstract/Spring.png",
+    "abstract/Waves.png",
+    "abstract/Flow.png",
+    "abstract/Gulp.png",
+    "abstract/Arc-Colors-Transparent-Wallpaper.png",
+    "desktop/MATE-Stripes-Light.png",
+    "desktop/Stripes.png",
+)
+
+
+def low_texture_files() -> list[Path]:
+    """The real low-texture wallpapers found on this machine (see _LOW_TEXTURE_FILES)."""
+    out = []
+    for rel in _LOW_TEXTURE_FILES:
+        p = _first("mate-backgrounds", f"usr/share/backgrounds/mate/{rel}")
+        if p is not None:
+            out.append(p)
+    return out
+
+
+def synthetic_low_texture(seed: int = 0) -> list[tuple[str, Image.Image]]:
+    """Generated pictures with few or no corners: two-colour gradients in several directions,
+    radial gradients, soft stripes, heavily blurred photos and nearly uniform skies."""
+    rng = np.random.default_rng(seed)
+    h, w = 720, 1080
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out: list[tuple[str, Image.Image]] = []
+
+    def colour() -> np.ndarray:
+        return rng.integers(0, 256, 3).astype(np.float32)
+
+    def img(a: np.ndarray) -> Image.Image:
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+    for i in range(12):
+        angle = rng.uniform(0, 2 * np.pi)
+        t = (np.cos(angle) * xx / w + np.sin(angle) * yy / h + 1) / 2
+        t = (t - t.min()) / max(1e-6, float(np.ptp(t)))
+        a, b = colour(), colour()
+        out.append((f"gradient{i}", img(a + (b - a) * t[..., None])))
+    for i in range(4):
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        t = np.hypot(xx - cx, yy - cy) / np.hypot(w, h)
+        a, b = colour(), colour()
+        out.append((f"radial{i}", img(a + (b - a) * (t / t.max())[..., None])))
+    for i in range(6):
+        period = rng.uniform(60, 250)
+        angle = rng.uniform(0, np.pi)
+        amp = rng.uniform(6, 30)
+        phase = (np.cos(angle) * xx + np.sin(angle) * yy) * 2 * np.pi / period
+        base = colour() * 0.6 + 50
+        out.append((f"stripes{i}", img(base + amp * np.sin(phase)[..., None])))
+    for i in range(4):
+        top = np.array([90, 150, 230], np.float32) + rng.uniform(-25, 25, 3)
+        bottom = top + rng.uniform(5, 40, 3)
+        t = (yy / h)[..., None]
+        sky = top + (bottom - top) * t + rng.normal(0, 1.5, (h, w, 3))
+        out.append((f"sky{i}", img(sky)))
+    return out
+
+
+def blurred(photo: Path, radius: float = 40.0) -> Image.Image:
+    """A photo blurred until hardly a corner is left (a defocused shot)."""
+    from PIL import ImageFilter
+
+    return load_rgb(photo).filter(ImageFilter.GaussianBlur(radius))
 
 
 # The images and transforms are gallery.transforms: one definition for bench and console.

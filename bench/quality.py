@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -294,6 +295,60 @@ def run_service(
     )
 
 
+LOW_TEXTURE_COPIES = ("copy_png", "jpeg_q30", "resize_50", "resize_25", "flip")
+
+
+def low_texture(services: list[str], photos: list[Path]) -> None:
+    """The low-texture set (corpus.low_texture_files / synthetic_low_texture / blurred
+    photos): how many are refused (216203; target 0), how often a copy finds its original
+    first, and for same_hq / picturebook how many queries of one picture match another."""
+    seen: list[tuple[str, bytes, np.ndarray]] = []
+    for p in corpus.low_texture_files():
+        data = p.read_bytes()
+        seen.append((p.stem, data, decode(data).rgb))
+    for name, im in corpus.synthetic_low_texture():
+        seen.append((name, corpus.encode(im, "JPEG", 92), np.asarray(im)))
+    for p in photos[:6]:
+        im = corpus.blurred(p)
+        seen.append((f"blurred {p.name}", corpus.encode(im, "JPEG", 92), np.asarray(im)))
+    transforms = [t for t in corpus.TRANSFORMS if t.name in LOW_TEXTURE_COPIES]
+    print(f"\n=== low-texture set: {len(seen)} pictures, copies by {', '.join(LOW_TEXTURE_COPIES)}")
+    for service in services:
+        index = Index()
+        refused = 0
+        for i, (name, data, _) in enumerate(seen):
+            r = extract_many(service, [decode(data)])[0]
+            if isinstance(r, ImageRejected):
+                refused += 1
+                print(f"  {service}: stored {name} refused: {r}")
+                continue
+            index.add(i, r)
+        index.freeze()
+        first: list[bool] = []
+        stray: list[bool] = []
+        q_refused = 0
+        for i, (_, _, rgb) in enumerate(seen):
+            for t in transforms:
+                try:
+                    q = extract(service, decode(corpus.transformed(Image.fromarray(rgb), t, i)))
+                except ImageRejected:
+                    q_refused += 1
+                    continue
+                sims = index.scores(query_vectors(service, q), len(seen))
+                top = np.argsort(-sims, kind="stable")[: SHORTLIST[service]]
+                cands = [(int(e), float(sims[e]), index.local.get(int(e))) for e in top]
+                ranked = rank(service, q, [c for c in cands if c[1] > -1.0])
+                first.append(bool(ranked) and ranked[0][0] == i)
+                stray.append(any(e != i for e, _ in ranked))
+        line = (
+            f"{service:12s} refused: {refused} stored, {q_refused} queries; copy found first "
+            f"{np.mean(first):.3f} (n={len(first)})"
+        )
+        if service in VERIFIED_SERVICES:
+            line += f"; queries matching another picture {np.mean(stray):.3f}"
+        print(line)
+
+
 def ingest_speed(photos: list[Path], services: list[str], n: int = 48) -> None:
     """decode + extract_many on 1-megapixel JPEGs (1224 x 816), batches of 16."""
     data = []
@@ -325,6 +380,9 @@ def main() -> int:
     ap.add_argument("--fillers", type=int, default=400, help="tuxpaint fillers in the store")
     ap.add_argument("--transforms", default="", help="comma-separated subset")
     ap.add_argument("--misses", action="store_true", help="list the queries missed at rank 1")
+    ap.add_argument(
+        "--low-texture", action="store_true", help="also measure the low-texture set (issue 15)"
+    )
     ap.add_argument(
         "--dump", type=Path, help="write every query's top 20 (entry, score) to this file"
     )
@@ -378,6 +436,8 @@ def main() -> int:
         run_service(service, stored, len(kept), queries, names, dump)
     if dump is not None:
         dump.close()
+    if args.low_texture:
+        low_texture(args.services.split(","), kept)
     return 0
 
 

@@ -8,6 +8,7 @@ import io
 import struct
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -80,6 +81,23 @@ def decode(data: bytes) -> Decoded:
 _WIDE_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
+# "No content" (216203 for every service, engine.features.extract): on a 64 x 64 area-averaged
+# thumbnail, every channel of every pixel is within NO_CONTENT_TOLERANCE levels of the median
+# colour, i.e. one colour or near enough. A flat colour stays at 0 after JPEG at any quality;
+# a 6-level gradient, +-4-level stripes or a pale sky (3 levels) pass (docs/engine-features.md).
+NO_CONTENT_SIDE = 64
+NO_CONTENT_TOLERANCE = 2
+
+
+def no_content(rgb: np.ndarray) -> bool:
+    """Whether the picture is a single colour, or near enough (the 216203 rule)."""
+    small = cv2.resize(
+        np.ascontiguousarray(rgb), (NO_CONTENT_SIDE, NO_CONTENT_SIDE), interpolation=cv2.INTER_AREA
+    ).reshape(-1, 3)
+    median = np.median(small, axis=0)
+    return bool(np.abs(small.astype(np.float32) - median).max() <= NO_CONTENT_TOLERANCE)
+
+
 def _to_rgb(im: Image.Image) -> np.ndarray:
     if im.mode in _WIDE_GREY:
         # Pillow's own conversion clips at 255, which turns a 16-bit picture almost white (and
@@ -90,9 +108,21 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         # Composite transparency on white, the way viewers show it; converting straight to
         # RGB would expose whatever colour the transparent pixels happen to store.
         rgba = im.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        canvas.alpha_composite(rgba)
-        im = canvas
+        im = _composite(rgba, (255, 255, 255, 255))
+        if no_content(np.asarray(im.convert("RGB"))):
+            # A white (or pale) overlay whose picture is all in its alpha channel, such as
+            # a desktop wallpaper meant to lie over a colour (mate-backgrounds' Silk, Waves,
+            # Stripes-Light): on white it vanishes, so it is seen the way a dark desktop
+            # shows it. Nothing that has content on white changes.
+            on_black = _composite(rgba, (0, 0, 0, 255))
+            if not no_content(np.asarray(on_black.convert("RGB"))):
+                im = on_black
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def _composite(rgba: Image.Image, background: tuple[int, int, int, int]) -> Image.Image:
+    canvas = Image.new("RGBA", rgba.size, background)
+    canvas.alpha_composite(rgba)
+    return canvas

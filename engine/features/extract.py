@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from engine.features import embedder as emb
 from engine.features import local as lf
 from engine.features import verify
-from engine.features.decode import CANNOT_HANDLE, Decoded, ImageRejected
+from engine.features.decode import CANNOT_HANDLE, Decoded, ImageRejected, no_content
 from wire.baidu import SERVICES
 
 VERIFIED_SERVICES = frozenset({"same_hq", "picturebook"})
@@ -73,15 +72,11 @@ def _reduce(v: np.ndarray) -> np.ndarray:
     return emb.l2n(np.einsum("nd,dk->nk", v, projection()))
 
 
-# Anything flatter than this (grey-level standard deviation on a 64 px thumbnail) has no
-# usable content.
-MIN_CONTRAST = 2.0
-
-
 def _is_flat(rgb: np.ndarray) -> bool:
-    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    return float(gray.std()) < MIN_CONTRAST
+    # The only refusal of extraction (216203): one colour or near enough (decode.no_content).
+    # Everything else is accepted by every service, pictures with too few corners to verify
+    # included (same_hq / picturebook match those by the global vector and the thumbnail).
+    return no_content(rgb)
 
 
 def _window(rgb: np.ndarray, win: tuple[float, float, float, float]) -> np.ndarray:
@@ -126,9 +121,6 @@ def _extract_batch(service: str, images: list[Decoded]) -> list[Features | Image
         local = None
         if verified:
             local = _local_blobs(image.rgb, for_query=False)[0]
-            if local is None:
-                results.append(ImageRejected(CANNOT_HANDLE))
-                continue
         crops.append(image.rgb)
         pending.append((len(results), local))
         results.append(ImageRejected(CANNOT_HANDLE))  # placeholder, replaced below
@@ -155,23 +147,21 @@ def _extract_verified_query(image: Decoded) -> Features:
         local, qlocal, mirror = _local_blobs(image.rgb, for_query=True)
     else:
         local, qlocal, mirror = detection.result()
-    if local is None:
-        raise ImageRejected(CANNOT_HANDLE)
     return Features(
         vectors=vecs[:1], local=local, query_vectors=vecs[1:], query_local=qlocal, mirror=mirror
     )
 
 
 # (stored blob, query blob, the query's mirror image)
-_LocalBlobs = tuple[bytes | None, bytes | None, lf.MirrorQuery | None]
+_LocalBlobs = tuple[bytes, bytes | None, lf.MirrorQuery | None]
 
 
 def _local_blobs(rgb: np.ndarray, *, for_query: bool) -> _LocalBlobs:
-    """(stored blob, query blob, mirror image); (None, ...) if too few keypoints."""
+    """(stored blob, query blob, mirror image). A picture with fewer than MIN_KEYPOINTS
+    corners (a soft gradient: maybe none) still gets them: its blob is short but keeps the
+    thumbnail, and rank() matches it by near-identity instead of verification."""
     g = lf.grey(rgb)
     kp = lf.detect(g, lf.QUERY_KEYPOINTS if for_query else lf.STORED_KEYPOINTS)
-    if len(kp.xy) < lf.MIN_KEYPOINTS:
-        return None, None, None
     stored = lf.serialize(kp, lf.STORED_KEYPOINTS)
     if not for_query:
         return stored, None, None

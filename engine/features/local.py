@@ -42,7 +42,10 @@ GRID = 8
 # FAST thresholds tried in turn until enough corners are found (smooth photos need low ones).
 FAST_THRESHOLDS = (20, 10, 5, 2)
 SPARSE_CELL_THRESHOLD = 5  # FAST threshold of the extra pass for nearly empty cells
-MIN_KEYPOINTS = 20  # fewer than this and nothing could ever be verified: 216203
+# Fewer than this and nothing could ever be verified: such a picture (a soft gradient,
+# a blurred photo, maybe no corner at all) is stored anyway and matched by near-identity
+# (rank: the thumbnail fallback with THUMB_MAX_MEAN_DIFF as well).
+MIN_KEYPOINTS = 20
 # Thumbnail fallback (thumbnail_correlation): a candidate without enough inliers is still
 # a match if its thumbnail correlates >= THUMB_MIN_NCC with the query's (or its mirror's),
 # the aspect ratios agree within ~5 % and the index cosine is >= THUMB_MIN_COSINE.
@@ -50,6 +53,12 @@ THUMB = 32
 THUMB_MIN_NCC = 0.9
 THUMB_MIN_COSINE = 0.5
 THUMB_MAX_ASPECT_LOG = 0.05
+# When either side has fewer than MIN_KEYPOINTS, the thumbnails must also agree in level:
+# mean absolute difference <= THUMB_MAX_MEAN_DIFF grey levels. Correlation alone cannot tell
+# two skies or two gradients in one direction apart (443 of 12,113 unrelated low-texture
+# pairs passed it); copies, JPEG q30, resizes and mirrors measured <= 1.08, unrelated
+# low-texture pairs >= 1.99 (docs/engine-features.md, "Pictures with no content").
+THUMB_MAX_MEAN_DIFF = 1.5
 
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
@@ -239,6 +248,11 @@ def thumbnail_correlation(query: Keypoints, entry: Keypoints) -> float:
     e = entry.thumb.astype(np.float32) - float(entry.thumb.mean())
     norm = float(np.linalg.norm(q) * np.linalg.norm(e))
     return float((q * e).sum()) / norm if norm > 1e-6 else -1.0
+
+
+def thumbnail_mean_difference(query: Keypoints, entry: Keypoints) -> float:
+    """Mean absolute difference of the two thumbnails in grey levels (0-255)."""
+    return float(np.abs(query.thumb.astype(np.float32) - entry.thumb.astype(np.float32)).mean())
 
 
 class QueryMatcher:

@@ -59,9 +59,11 @@ def rank(
     """Order a shortlist (entry_id, index cosine, stored local blob), best first.
 
     same_hq / picturebook: only the candidates whose keypoints verify geometrically
-    (plain or mirrored), scored by verified_score(), or, for pictures with too few corners,
-    whose thumbnails correlate (thumbnail_score()). Others: every candidate, scored by
-    similarity_score(). Ties break by entry id so that results are deterministic.
+    (plain or mirrored), scored by verified_score(), or, failing that, whose thumbnails
+    correlate (thumbnail_score()); where the query or the entry has fewer than MIN_KEYPOINTS
+    keypoints (nothing to verify), the thumbnails must also be near-identical in level.
+    Others: every candidate, scored by similarity_score(). Ties break by entry id so that
+    results are deterministic.
     """
     check_service(service)
     if service not in VERIFIED_SERVICES:
@@ -74,6 +76,7 @@ def rank(
     verdicts = verify(plain, query.mirror, [blob for _, _, blob in candidates])
     # The thumbnail fallback compares the query's and its mirror image's thumbnails.
     thumbs = [plain] if query.mirror is None else [plain, query.mirror.thumb]
+    query_smooth = len(plain.xy) < lf.MIN_KEYPOINTS
     out: list[tuple[int, float]] = []
     for (eid, cos, _), verdict in zip(candidates, verdicts, strict=True):
         entry = verdict.entry
@@ -82,7 +85,23 @@ def rank(
         if verdict.inliers >= lf.MIN_INLIERS:
             out.append((eid, verified_score(verdict.inliers)))
         elif cos >= lf.THUMB_MIN_COSINE:
-            ncc = max(lf.thumbnail_correlation(t, entry) for t in thumbs)
+            smooth = query_smooth or len(entry.xy) < lf.MIN_KEYPOINTS
+            ncc = _thumbnail_match(thumbs, entry, near_identity=smooth)
             if ncc >= lf.THUMB_MIN_NCC:
                 out.append((eid, thumbnail_score(ncc)))
     return sorted(out, key=lambda t: (-t[1], t[0]))
+
+
+def _thumbnail_match(
+    thumbs: list[lf.Keypoints], entry: lf.Keypoints, *, near_identity: bool
+) -> float:
+    """The best thumbnail correlation of the query (or its mirror) with the entry; with
+    ``near_identity`` (a side too smooth to verify) only thumbnails that also agree in level
+    count, so that two gradients or two skies of different shades do not match."""
+    best = -1.0
+    for t in thumbs:
+        ncc = lf.thumbnail_correlation(t, entry)
+        if near_identity and lf.thumbnail_mean_difference(t, entry) > lf.THUMB_MAX_MEAN_DIFF:
+            continue
+        best = max(best, ncc)
+    return best
