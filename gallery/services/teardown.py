@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery.backends import backend_for
-from gallery.models import ActivityVerb, Application, Image, Library
+from gallery.models import ActivityVerb, Application, Image, Library, TestQuery, TestSet
 from gallery.services.activity import Actor, acting_user, activity_record
 from gallery.services.rows import remove_files
 
@@ -36,12 +36,15 @@ def _files_under(folder: str) -> list[str]:
     return found
 
 
-def _remove_library_files(library_id: int, named: list[str]) -> None:
+def _remove_library_files(library_id: int, named: list[str], test_sets: list[int]) -> None:
     """The rows' files, then anything else left in the library's folders (an upload that
-    stored its files and then found the library gone): no file outlives its library."""
+    stored its files and then found the library gone) and its test sets' query images: no
+    file outlives its library."""
     remove_files(*named)
     for root in FOLDERS:
         remove_files(*_files_under(f"{root}/{library_id}"))
+    for set_id in test_sets:
+        remove_files(*_files_under(f"testsets/{set_id}"))  # models.query_path
 
 
 def library_drop(*, library: Library) -> int:
@@ -57,6 +60,14 @@ def library_drop(*, library: Library) -> int:
         named = [
             name for pair in rows.values_list("original", "thumbnail") for name in pair if name
         ]
+        named += [
+            name
+            for name in TestQuery.objects.filter(test_set__library=locked).values_list(
+                "file", flat=True
+            )
+            if name
+        ]
+        test_sets = list(TestSet.objects.filter(library=locked).values_list("pk", flat=True))
         library_id = locked.pk
         log.info(
             "library %s (%s) deleted with %d live image(s) and %d file(s)",
@@ -66,7 +77,7 @@ def library_drop(*, library: Library) -> int:
             len(named),
         )
         locked.delete()  # its rows, pictures and jobs with it
-        transaction.on_commit(lambda: _remove_library_files(library_id, named))
+        transaction.on_commit(lambda: _remove_library_files(library_id, named, test_sets))
     return live
 
 

@@ -375,3 +375,13 @@ def test_the_commands_figures_are_bench_qualitys_for_the_same_queries(test_set):
     assert card.overall.recall1 == at1 / positives
     assert card.overall.recall10 == at10 / positives
     assert card.overall.nothing_share == empty / nothing
+
+
+def test_deleting_the_library_removes_its_test_sets_query_files(test_set, media, commit):
+    from gallery.services.teardown import library_drop
+
+    assert len([p for p in files_under(media) if "testsets" in p.parts]) == 11
+    with commit():
+        library_drop(library=test_set.library)
+    assert not TestSet.objects.exists() and not TestQuery.objects.exists()
+    assert [p for p in files_under(media) if "testsets" in p.parts] == []
